@@ -1,0 +1,146 @@
+//! Command-line definitions (argh). No I/O here: these types are parsed in
+//! [`crate::dispatch`] and handed to the mode modules under `cmd/`.
+//!
+//! `kcc cache` / `kcc-cache` take their arguments raw (every word after the
+//! command is the plugin's); [`CacheArgs`] exists for help text only.
+//! argh has no `--flag=value` syntax; [`split_equals`] turns it into
+//! `--flag value` before parsing.
+
+use argh::FromArgs;
+
+/// kcc (kube-credential-cache): caches the credentials of Kubernetes exec
+/// plugins (aws eks get-token, gke-gcloud-auth-plugin, kubelogin, oidc-login)
+/// so kubectl, helm and k9s stop waiting for them on every call.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(help_triggers("-h", "--help", "help"))]
+pub struct KccArgs {
+    /// print the version and exit
+    #[argh(switch, short = 'V')]
+    pub version: bool,
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The modes.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand)]
+pub enum Command {
+    /// caching proxy
+    Cache(CacheArgs),
+    /// kubeconfig rewriter
+    Inject(InjectArgs),
+    /// cache purge
+    Clear(ClearArgs),
+    /// diagnostics
+    Doctor(DoctorArgs),
+}
+
+/// run a credential plugin through the cache: every argument after CMD is the
+/// plugin's, passed on untouched (configured by KUBE_CREDENTIAL_CACHE_*
+/// variables; see `man kcc`)
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "cache")]
+pub struct CacheArgs {
+    /// the plugin command and its arguments, e.g. aws eks get-token --cluster-name c
+    #[argh(positional, greedy)]
+    pub command: Vec<String>,
+}
+
+/// rewrite kubeconfig exec users to go through kcc-cache (or restore them)
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "inject")]
+pub struct InjectArgs {
+    /// edit the files in place instead of printing the result
+    #[argh(switch, short = 'i')]
+    pub in_place: bool,
+    /// restore: undo what inject changed
+    #[argh(switch, short = 'r')]
+    pub restore: bool,
+    /// the command to inject (default: kcc-cache)
+    #[argh(option, short = 'c', default = "String::from(\"kcc-cache\")")]
+    pub command: String,
+    /// kubeconfig files (default: $KUBECONFIG, else ~/.kube/config)
+    #[argh(positional)]
+    pub files: Vec<String>,
+}
+
+/// remove cached credentials from every backend
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "clear")]
+pub struct ClearArgs {
+    /// remove everything kcc cached (the default when no selector is given)
+    #[argh(switch)]
+    pub all: bool,
+    /// remove only entries that have expired
+    #[argh(switch)]
+    pub expired: bool,
+    /// remove only entries of this kubeconfig user (KUBE_CREDENTIAL_CACHE_USER)
+    #[argh(option)]
+    pub user: Option<String>,
+    /// remove only entries for this API server URL
+    #[argh(option)]
+    pub server: Option<String>,
+    /// remove only this exact cache key (repeatable)
+    #[argh(option)]
+    pub key: Vec<String>,
+    /// list what would be removed, change nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+}
+
+/// explain the set-up: settings, backend, store, kubeconfig users, cached entries
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "doctor")]
+pub struct DoctorArgs {
+    /// kubeconfig file to inspect (default: $KUBECONFIG, else ~/.kube/config)
+    #[argh(option)]
+    pub kubeconfig: Vec<String>,
+    /// context to compute cache keys for (default: current-context)
+    #[argh(option)]
+    pub context: Option<String>,
+    /// print the report as JSON
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// `--flag=value` → `--flag`, `value` (argh knows only the split form).
+/// Only long options before a `--` are split; values are never touched.
+pub fn split_equals(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len() + 2);
+    let mut passthrough = false;
+    for arg in args {
+        if passthrough || arg == "--" {
+            passthrough = true;
+            out.push(arg.clone());
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") && flag.len() > 2 => {
+                out.push(flag.to_string());
+                out.push(value.to_string());
+            }
+            _ => out.push(arg.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equals_form_is_split() {
+        let args: Vec<String> = ["doctor", "--kubeconfig=/a=b", "--json", "--", "--x=y"].map(String::from).into();
+        assert_eq!(split_equals(&args), ["doctor", "--kubeconfig", "/a=b", "--json", "--", "--x=y"]);
+    }
+
+    #[test]
+    fn inject_flags_parse() {
+        let a = KccArgs::from_args(&["kcc"], &["inject", "-i", "-r", "-c", "kcc", "a.yaml"]).unwrap();
+        let Some(Command::Inject(i)) = a.command else { panic!() };
+        assert!(i.in_place && i.restore);
+        assert_eq!(i.command, "kcc");
+        assert_eq!(i.files, ["a.yaml"]);
+    }
+}

@@ -1,0 +1,272 @@
+//! `KUBE_CREDENTIAL_CACHE_*` settings: defaults, parsing, validation.
+//!
+//! The names and defaults are the Go kcc's, so a shell profile written for it
+//! keeps working. Every value is validated: a typo must be an error naming the
+//! variable, not a silent fallback that makes the cache behave differently
+//! than the user thinks. Each setting remembers where it came from, so
+//! `kcc doctor` can say "from the environment" or "default".
+
+use std::ffi::OsString;
+
+use jiff::SignedDuration;
+
+use crate::duration::parse_go_duration;
+
+/// Selects the storage backend (`KUBE_CREDENTIAL_CACHE_BACKEND`).
+pub const ENV_BACKEND: &str = "KUBE_CREDENTIAL_CACHE_BACKEND";
+/// Overrides the file store's path (`KUBE_CREDENTIAL_CACHE_FILE`).
+pub const ENV_FILE: &str = "KUBE_CREDENTIAL_CACHE_FILE";
+/// Refresh when the credential expires within this margin.
+pub const ENV_REFRESH_MARGIN: &str = "KUBE_CREDENTIAL_CACHE_REFRESH_MARGIN";
+/// Lifetime given to credentials that report no usable expiry.
+pub const ENV_DEFAULT_TTL: &str = "KUBE_CREDENTIAL_CACHE_DEFAULT_TTL";
+/// An expiry further than this in the past means "no expiry".
+pub const ENV_NO_EXPIRY_THRESHOLD: &str = "KUBE_CREDENTIAL_CACHE_NO_EXPIRY_THRESHOLD";
+/// Environment variables whose values are part of the cache key.
+pub const ENV_CACHEKEY_ENV_LIST: &str = "KUBE_CREDENTIAL_CACHE_CACHEKEY_ENV_LIST";
+/// Truthy → explain every decision on stderr.
+pub const ENV_DEBUG: &str = "KUBE_CREDENTIAL_CACHE_DEBUG";
+/// The kubeconfig user name, set by `kcc inject` in the exec env.
+pub const ENV_USER: &str = "KUBE_CREDENTIAL_CACHE_USER";
+
+/// Every setting kcc reads, in the order `kcc doctor` shows them, with its
+/// default as text (what the README and man page document).
+pub const SETTINGS: &[(&str, &str)] = &[
+    (ENV_BACKEND, "auto"),
+    (ENV_FILE, "<user cache dir>/kube-credential-cache/cache.json"),
+    (ENV_REFRESH_MARGIN, "30s"),
+    (ENV_DEFAULT_TTL, "1h"),
+    (ENV_NO_EXPIRY_THRESHOLD, "24h"),
+    (ENV_CACHEKEY_ENV_LIST, "KUBE_CREDENTIAL_CACHE_USER,AWS_PROFILE,AWS_REGION,AWS_VAULT"),
+    (ENV_DEBUG, "off"),
+];
+
+const DEFAULT_KEY_ENV: [&str; 4] = [ENV_USER, "AWS_PROFILE", "AWS_REGION", "AWS_VAULT"];
+
+/// Where the storage backend choice came from and what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// Keyring when a secret store is reachable, otherwise file.
+    Auto,
+    /// The 0600 JSON file only.
+    File,
+    /// The OS secret store only.
+    Keyring,
+}
+
+impl BackendChoice {
+    /// The name as written in the environment variable.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::File => "file",
+            BackendChoice::Keyring => "keyring",
+        }
+    }
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Not set (or set to the empty string): the default applies.
+    Default,
+    /// Read from the environment variable.
+    Env,
+}
+
+/// The validated settings of one kcc run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Storage backend to use.
+    pub backend: BackendChoice,
+    /// `KUBE_CREDENTIAL_CACHE_FILE` as given (None → the platform default).
+    pub file: Option<OsString>,
+    /// Refresh when `expiry - now <= refresh_margin`.
+    pub refresh_margin: SignedDuration,
+    /// Lifetime assigned to credentials without a usable expiry.
+    pub default_ttl: SignedDuration,
+    /// An expiry more than this far in the past means "no expiry".
+    pub no_expiry_threshold: SignedDuration,
+    /// Names of environment variables that are part of the cache key.
+    pub key_env: Vec<String>,
+    /// Explain decisions on stderr.
+    pub debug: bool,
+    /// Which settings came from the environment (for `kcc doctor`).
+    pub sources: Vec<(&'static str, Source)>,
+}
+
+/// A setting that could not be used; names the variable and shows an example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable at fault.
+    pub variable: &'static str,
+    /// Its value, as given.
+    pub value: String,
+    /// What is wrong and what would be right.
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid {}='{}': {}", self.variable, self.value, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// Reads the settings through `lookup`, so tests and `kcc doctor` can
+    /// feed any environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Config, ConfigError> {
+        let mut sources = Vec::with_capacity(SETTINGS.len());
+        // The file path stays an OsString so non-UTF-8 paths work.
+        let file = lookup(ENV_FILE).filter(|v| !v.is_empty());
+        sources.push((ENV_FILE, if file.is_some() { Source::Env } else { Source::Default }));
+        let mut get = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            let value = lookup(name).filter(|v| !v.is_empty());
+            sources.push((name, if value.is_some() { Source::Env } else { Source::Default }));
+            match value {
+                None => Ok(None),
+                Some(v) => v.into_string().map(Some).map_err(|v| ConfigError {
+                    variable: name,
+                    value: v.to_string_lossy().into_owned(),
+                    problem: "not valid UTF-8".into(),
+                }),
+            }
+        };
+
+        let backend = match get(ENV_BACKEND)? {
+            None => BackendChoice::Auto,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "auto" => BackendChoice::Auto,
+                "file" => BackendChoice::File,
+                "keyring" => BackendChoice::Keyring,
+                _ => {
+                    return Err(ConfigError {
+                        variable: ENV_BACKEND,
+                        value: v,
+                        problem: "expected one of 'auto', 'file', 'keyring' (e.g. KUBE_CREDENTIAL_CACHE_BACKEND=file)"
+                            .into(),
+                    });
+                }
+            },
+        };
+        let duration = |name: &'static str, value: Option<String>, default: SignedDuration, example: &str| {
+            let Some(v) = value else { return Ok(default) };
+            let d = parse_go_duration(v.trim()).map_err(|e| ConfigError {
+                variable: name,
+                value: v.clone(),
+                problem: format!("{e}; use Go duration syntax, e.g. {name}={example}"),
+            })?;
+            if d.is_negative() {
+                return Err(ConfigError {
+                    variable: name,
+                    value: v,
+                    problem: format!("must not be negative, e.g. {name}={example}"),
+                });
+            }
+            Ok(d)
+        };
+        let refresh_margin =
+            duration(ENV_REFRESH_MARGIN, get(ENV_REFRESH_MARGIN)?, SignedDuration::from_secs(30), "30s")?;
+        let default_ttl = duration(ENV_DEFAULT_TTL, get(ENV_DEFAULT_TTL)?, SignedDuration::from_hours(1), "1h")?;
+        let no_expiry_threshold =
+            duration(ENV_NO_EXPIRY_THRESHOLD, get(ENV_NO_EXPIRY_THRESHOLD)?, SignedDuration::from_hours(24), "24h")?;
+
+        let key_env = match get(ENV_CACHEKEY_ENV_LIST)? {
+            None => DEFAULT_KEY_ENV.iter().map(|s| s.to_string()).collect(),
+            Some(v) => {
+                let names: Vec<String> =
+                    v.split(',').map(str::trim).filter(|n| !n.is_empty()).map(String::from).collect();
+                if let Some(bad) = names.iter().find(|n| n.contains('=') || n.contains('\0') || n.contains(' ')) {
+                    return Err(ConfigError {
+                        variable: ENV_CACHEKEY_ENV_LIST,
+                        value: v.clone(),
+                        problem: format!(
+                            "'{bad}' is not an environment variable name; use a comma-separated list, e.g. {ENV_CACHEKEY_ENV_LIST}=AWS_PROFILE,AWS_REGION"
+                        ),
+                    });
+                }
+                names
+            }
+        };
+
+        let debug = match get(ENV_DEBUG)? {
+            None => false,
+            Some(v) => parse_bool(&v).ok_or_else(|| ConfigError {
+                variable: ENV_DEBUG,
+                value: v.clone(),
+                problem: "expected 1/true/yes/on or 0/false/no/off".into(),
+            })?,
+        };
+
+        Ok(Config { backend, file, refresh_margin, default_ttl, no_expiry_threshold, key_env, debug, sources })
+    }
+
+    /// Where `variable` came from.
+    pub fn source(&self, variable: &str) -> Source {
+        self.sources.iter().find(|(n, _)| *n == variable).map_or(Source::Default, |(_, s)| *s)
+    }
+}
+
+/// The truthy/falsy words the Go kcc and most CLIs understand.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "y" => Some(true),
+        "0" | "false" | "no" | "off" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether debug output was asked for, without validating anything else.
+/// Used where the full configuration could not be read (to decide how much of
+/// an error report to show).
+pub fn debug_requested() -> bool {
+    std::env::var(ENV_DEBUG).ok().and_then(|v| parse_bool(&v)).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        Config::from_lookup(|n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.into()))
+    }
+
+    #[test]
+    fn defaults_are_the_go_kccs() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.backend, BackendChoice::Auto);
+        assert_eq!(c.refresh_margin, SignedDuration::from_secs(30));
+        assert_eq!(c.default_ttl, SignedDuration::from_hours(1));
+        assert_eq!(c.no_expiry_threshold, SignedDuration::from_hours(24));
+        assert_eq!(c.key_env, DEFAULT_KEY_ENV);
+        assert!(!c.debug);
+        assert_eq!(c.source(ENV_BACKEND), Source::Default);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let e = cfg(&[(ENV_REFRESH_MARGIN, "30")]).unwrap_err();
+        assert_eq!(e.variable, ENV_REFRESH_MARGIN);
+        assert!(e.to_string().contains("30s"), "{e}");
+        assert_eq!(cfg(&[(ENV_BACKEND, "disk")]).unwrap_err().variable, ENV_BACKEND);
+        assert_eq!(cfg(&[(ENV_DEBUG, "maybe")]).unwrap_err().variable, ENV_DEBUG);
+        assert_eq!(cfg(&[(ENV_DEFAULT_TTL, "-1h")]).unwrap_err().variable, ENV_DEFAULT_TTL);
+    }
+
+    #[test]
+    fn env_values_are_read() {
+        let c = cfg(&[(ENV_BACKEND, "file"), (ENV_DEBUG, "yes"), (ENV_CACHEKEY_ENV_LIST, "A, B,,C")]).unwrap();
+        assert_eq!(c.backend, BackendChoice::File);
+        assert!(c.debug);
+        assert_eq!(c.key_env, ["A", "B", "C"]);
+        assert_eq!(c.source(ENV_BACKEND), Source::Env);
+    }
+}

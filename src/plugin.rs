@@ -1,0 +1,163 @@
+//! Running the real credential plugin.
+//!
+//! The plugin gets kcc's stdin and stderr (interactive MFA or device-code
+//! prompts must reach the user, as kubectl would let them) and the whole
+//! environment, `KUBERNETES_EXEC_INFO` included; only stdout is captured,
+//! bounded so a runaway plugin cannot exhaust memory. Its exit code is
+//! passed on unchanged.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Most a plugin may print. A real ExecCredential is a few KB (an EKS token
+/// with an SSO session ~6.3 KB, a client certificate chain a few KB more).
+pub const MAX_OUTPUT: usize = 4 * 1024 * 1024;
+
+/// Counts nested kcc runs (`kcc-cache` → plugin → … → `kcc-cache`), so a
+/// kubeconfig or wrapper script that makes kcc call itself fails instead of
+/// looping forever (rustup's `RUST_RECURSION_COUNT`).
+pub const RECURSION_ENV: &str = "KUBE_CREDENTIAL_CACHE_RECURSION_DEPTH";
+/// Deepest nesting allowed; a plugin may legitimately use kubectl with a
+/// kcc-wrapped kubeconfig itself, a loop may not.
+pub const MAX_RECURSION: u32 = 8;
+
+/// What the plugin printed and how it ended.
+#[derive(Debug)]
+pub struct PluginRun {
+    /// Its stdout.
+    pub stdout: Vec<u8>,
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// How long it ran.
+    pub took: Duration,
+}
+
+/// Why the plugin could not give a credential.
+#[derive(Debug)]
+pub enum PluginError {
+    /// The command is not on PATH / does not exist.
+    NotFound(String),
+    /// It exists but cannot be executed.
+    NotExecutable(String, io::Error),
+    /// Any other spawn or I/O failure.
+    Io(String, io::Error),
+    /// It printed more than [`MAX_OUTPUT`] bytes.
+    TooMuchOutput(String),
+}
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginError::NotFound(cmd) => write!(
+                f,
+                "credential plugin '{cmd}' not found; install it or check the exec command in your kubeconfig (PATH is searched for names without a '/')"
+            ),
+            PluginError::NotExecutable(cmd, e) => {
+                write!(f, "credential plugin '{cmd}' cannot be executed ({e}); check its permissions")
+            }
+            PluginError::Io(cmd, e) => write!(f, "running credential plugin '{cmd}' failed: {e}"),
+            PluginError::TooMuchOutput(cmd) => write!(
+                f,
+                "credential plugin '{cmd}' printed more than {} MiB; that is not an ExecCredential, nothing was cached",
+                MAX_OUTPUT / 1024 / 1024
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+impl PluginError {
+    /// The exit code kcc ends with: 127/126 like a shell, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            PluginError::NotFound(_) => 127,
+            PluginError::NotExecutable(..) => 126,
+            _ => 1,
+        }
+    }
+}
+
+/// Runs `command args…`, capturing stdout. `depth` is this kcc's nesting
+/// level; the child sees `depth + 1`.
+pub fn run(command: &OsStr, args: &[OsString], depth: u32) -> Result<PluginRun, PluginError> {
+    let shown = command.to_string_lossy().into_owned();
+    let started = Instant::now();
+    let mut child = Command::new(command)
+        .args(args)
+        .env(RECURSION_ENV, (depth + 1).to_string())
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => PluginError::NotFound(shown.clone()),
+            io::ErrorKind::PermissionDenied => PluginError::NotExecutable(shown.clone(), e),
+            _ => PluginError::Io(shown.clone(), e),
+        })?;
+    let mut stdout = Vec::with_capacity(8192);
+    let read = match child.stdout.take() {
+        Some(pipe) => pipe.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut stdout),
+        None => Ok(0),
+    };
+    if stdout.len() > MAX_OUTPUT {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(PluginError::TooMuchOutput(shown));
+    }
+    if let Err(e) = read {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(PluginError::Io(shown, e));
+    }
+    let status = child.wait().map_err(|e| PluginError::Io(shown.clone(), e))?;
+    Ok(PluginRun { stdout, status, took: started.elapsed() })
+}
+
+/// The exit code to pass on for a plugin's status (128+signal when killed).
+pub fn exit_code_of(status: ExitStatus) -> u8 {
+    if let Some(code) = status.code() {
+        return u8::try_from(code).unwrap_or(1).max(if code != 0 { 1 } else { 0 });
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return u8::try_from(128 + signal).unwrap_or(1);
+        }
+    }
+    1
+}
+
+/// Whether `command` names kcc's caching personality, so a kubeconfig
+/// wrapped twice (`kcc-cache kcc-cache aws …`, or the Go kcc's
+/// `kcc-cache` around ours) is unwrapped instead of caching twice. Returns
+/// how many leading words to drop.
+pub fn self_wrapping_prefix(command: &OsStr, next: Option<&OsStr>) -> Option<usize> {
+    let stem = Path::new(command).file_stem()?.to_str()?;
+    if stem.starts_with("kcc-cache") {
+        return Some(1);
+    }
+    if stem == "kcc" && next == Some(OsStr::new("cache")) {
+        return Some(2);
+    }
+    None
+}
+
+/// Resolves `command` the way `Command` will (PATH for bare names), to
+/// compare it with kcc's own executable.
+pub fn resolve(command: &OsStr) -> Option<PathBuf> {
+    let path = Path::new(command);
+    if path.components().count() > 1 {
+        return path.canonicalize().ok();
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(command))
+            .find(|p| p.is_file())
+            .and_then(|p| p.canonicalize().ok())
+    })
+}

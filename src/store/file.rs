@@ -1,0 +1,214 @@
+//! The file backend: one JSON file in the Go kcc's shape,
+//! `{"credentials": {KEY: ExecCredential}}`, mode 0600 in a 0700 directory.
+//!
+//! kcc writes it one entry per line:
+//!
+//! ```text
+//! {"credentials":{
+//! "KEY1":{…compact ExecCredential…},
+//! "KEY2":{…}
+//! }}
+//! ```
+//!
+//! That is ordinary JSON for the Go kcc, and lets a cache hit find its entry
+//! by searching for `\n"KEY":` instead of parsing every entry: a raw newline
+//! cannot occur inside a JSON string, and kcc re-compacts any entry that
+//! contains one, so the pattern only matches at the start of a line. A file
+//! in any other layout (written by the Go kcc) is parsed whole.
+//!
+//! Writes replace the file atomically (temp file in the same directory,
+//! fsync, rename), so a reader never sees a torn file and needs no lock.
+//! The rename also replaces a symlink planted at the store path instead of
+//! writing through it; reads refuse to follow one (`O_NOFOLLOW`).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The first line of a file in kcc's one-entry-per-line layout.
+pub const LAYOUT_HEADER: &[u8] = b"{\"credentials\":{\n";
+
+/// Every entry of a store file, raw JSON by key.
+pub type Entries = BTreeMap<String, Box<RawValue>>;
+
+/// Reads the whole store file. `Ok(None)` when it does not exist.
+pub fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut file = match options.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::with_capacity(file.metadata().map(|m| m.len() as usize + 1).unwrap_or(4096));
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+/// Finds the raw JSON stored under `key`. `Err` describes a corrupt file.
+pub fn find<'a>(bytes: &'a [u8], key: &str) -> Result<Option<&'a RawValue>, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !bytes.starts_with(LAYOUT_HEADER) {
+        let parsed: BorrowedFile<'a> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        return Ok(parsed.credentials.and_then(|mut c| c.remove(key)));
+    }
+    let mut needle = Vec::with_capacity(key.len() + 8);
+    needle.push(b'\n');
+    serde_json::to_writer(&mut needle, key).map_err(|e| e.to_string())?;
+    needle.push(b':');
+    let Some(at) = find_bytes(&bytes[LAYOUT_HEADER.len() - 1..], &needle) else {
+        return Ok(None);
+    };
+    let start = LAYOUT_HEADER.len() - 1 + at + needle.len();
+    let mut values = serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<&RawValue>();
+    match values.next() {
+        Some(Ok(value)) => Ok(Some(value)),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err("entry without a value".into()),
+    }
+}
+
+/// Substring search; the standard library has none for bytes.
+fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
+    let last_start = haystack.len().checked_sub(needle.len())?;
+    let mut from = 0;
+    while from <= last_start {
+        let offset = haystack[from..=last_start].iter().position(|&b| b == first)?;
+        let at = from + offset;
+        if &haystack[at..at + needle.len()] == needle {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+#[derive(Deserialize)]
+struct BorrowedFile<'a> {
+    #[serde(borrow, default)]
+    credentials: Option<BTreeMap<String, &'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct OwnedFile {
+    #[serde(default)]
+    credentials: Option<Entries>,
+}
+
+/// Parses every entry (for writes, `clear` and `doctor`).
+pub fn parse_all(bytes: &[u8]) -> Result<Entries, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Entries::new());
+    }
+    let parsed: OwnedFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    Ok(parsed.credentials.unwrap_or_default())
+}
+
+/// Serialises entries in the one-entry-per-line layout.
+pub fn render(entries: &Entries) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + entries.iter().map(|(k, v)| k.len() + v.get().len() + 8).sum::<usize>());
+    out.extend_from_slice(LAYOUT_HEADER);
+    let mut first = true;
+    for (key, value) in entries {
+        if !first {
+            out.extend_from_slice(b",\n");
+        }
+        first = false;
+        // Writing a String and a compact value cannot fail.
+        let _ = serde_json::to_writer(&mut out, key);
+        out.push(b':');
+        let raw = value.get();
+        if raw.contains('\n') || raw.contains('\r') {
+            match serde_json::from_str::<serde_json::Value>(raw) {
+                Ok(v) => {
+                    let _ = serde_json::to_writer(&mut out, &v);
+                }
+                Err(_) => out.extend_from_slice(b"null"),
+            }
+        } else {
+            out.extend_from_slice(raw.as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\n}}\n");
+    out
+}
+
+/// Creates the store directory 0700 (and its parents).
+pub fn ensure_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Replaces `target` atomically with `bytes`, mode 0600: temp file in the
+/// same directory, fsync, rename. The temp file is removed on failure.
+pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temp = crate::paths::StorePaths::temp_for(target);
+    let result = (|| {
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        let mut file: File = options.open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, target)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).unwrap()
+    }
+
+    #[test]
+    fn layout_round_trips_and_is_found_without_parsing_everything() {
+        let mut entries = Entries::new();
+        entries.insert("a \"quoted\" key".into(), raw(r#"{"x":1}"#));
+        entries.insert("b".into(), raw("{\n\"y\": \"\\n\\\"b\\\":\"\n}"));
+        let bytes = render(&entries);
+        assert_eq!(parse_all(&bytes).unwrap().len(), 2);
+        assert_eq!(find(&bytes, "a \"quoted\" key").unwrap().unwrap().get(), r#"{"x":1}"#);
+        assert_eq!(find(&bytes, "b").unwrap().unwrap().get(), r#"{"y":"\n\"b\":"}"#);
+        assert!(find(&bytes, "c").unwrap().is_none());
+    }
+
+    #[test]
+    fn go_layout_is_parsed_whole() {
+        let go = br#"{"credentials":{"k":{"kind":"ExecCredential"}}}"#;
+        assert!(find(go, "k").unwrap().is_some());
+        assert!(find(b"{garbage", "k").is_err());
+        assert!(find(b"", "k").unwrap().is_none());
+    }
+}

@@ -1,0 +1,72 @@
+//! The non-secret index beside the store: what each entry is, never what it
+//! contains.
+//!
+//! `kcc doctor` and `kcc clear` read it to show user, server, apiVersion,
+//! expiry and whether the expiry is a default TTL without touching a secret;
+//! the keyring backend relies on it to enumerate its entries. It is a
+//! separate file on purpose: the Go kcc reading `cache.json` must never find
+//! an entry there without its secret. Losing it loses no credential.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Metadata of one cached credential.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexEntry {
+    /// `file` or `keyring`.
+    pub backend: String,
+    /// `KUBE_CREDENTIAL_CACHE_USER` of the call, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The server URL from `KUBERNETES_EXEC_INFO`, if provided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The credential's apiVersion.
+    pub api_version: String,
+    /// The expiry kcc serves it until (RFC 3339).
+    pub expiry: String,
+    /// `reported` or `default-ttl`.
+    pub expiry_source: String,
+    /// When kcc stored it (RFC 3339).
+    pub stored_at: String,
+    /// The plugin command (file name only; never its arguments, which may hold secrets).
+    pub exec: String,
+    /// Size of the stored credential in bytes.
+    pub size: usize,
+    /// Keyring entries the secret is split across (1 when not split).
+    #[serde(default = "one")]
+    pub parts: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The whole index file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Index {
+    /// Format version.
+    #[serde(default)]
+    pub version: u32,
+    /// Metadata by cache key.
+    #[serde(default)]
+    pub entries: BTreeMap<String, IndexEntry>,
+}
+
+impl Index {
+    /// Reads the index; a missing or unreadable one is empty (it is only metadata).
+    pub fn load(path: &Path) -> Index {
+        super::file::read(path).ok().flatten().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
+    }
+
+    /// Writes the index atomically, 0600.
+    pub fn save(&mut self, path: &Path) -> io::Result<()> {
+        self.version = 1;
+        let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        super::file::write_atomic(path, &bytes)
+    }
+}

@@ -1,0 +1,7 @@
+//! kcc's integration tests: one test binary (so cargo links once) that drives
+//! the built `kcc` executable the way kubectl does. Each module is one area;
+//! `util` is the harness.
+
+mod util;
+
+mod cache;

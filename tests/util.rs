@@ -1,0 +1,212 @@
+//! The test harness: an isolated world per test and a command builder for
+//! the real `kcc` binary.
+//!
+//! Every [`World`] has its own temporary HOME and XDG directories (so the
+//! default store location is exercised and the user's real cache is never
+//! touched), a `bin/` directory with the `kcc-cache` and `kcc-injector`
+//! personalities symlinked to the built binary, and helpers to create fake
+//! plugins: shell scripts that count their runs and print what a test wants.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The built kcc binary.
+pub fn kcc_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kcc"))
+}
+
+/// A token that tests grep for in places it must never appear.
+pub const SECRET: &str = "kcc-test-secret-token-7f3a9c";
+
+/// An isolated HOME/XDG world.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub bin: PathBuf,
+    pub cache_home: PathBuf,
+    extra_env: Vec<(String, String)>,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::Builder::new().prefix("kcc-test-").tempdir().expect("temp dir");
+        let home = dir.path().join("home");
+        let bin = dir.path().join("bin");
+        let cache_home = dir.path().join("xdg-cache");
+        for d in [&home, &bin, &cache_home] {
+            fs::create_dir_all(d).unwrap();
+        }
+        for name in ["kcc", "kcc-cache", "kcc-injector"] {
+            std::os::unix::fs::symlink(kcc_exe(), bin.join(name)).unwrap();
+        }
+        World { dir, home, bin, cache_home, extra_env: Vec::new() }
+    }
+
+    /// The root of the world (for files a test creates).
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The default store file inside this world.
+    pub fn store_file(&self) -> PathBuf {
+        self.cache_home.join("kube-credential-cache").join("cache.json")
+    }
+
+    /// The store file's content ("" when missing).
+    pub fn store_text(&self) -> String {
+        fs::read_to_string(self.store_file()).unwrap_or_default()
+    }
+
+    /// The store parsed as JSON (panics when it is not valid JSON).
+    pub fn store_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.store_text()).expect("store is valid JSON")
+    }
+
+    /// Keys of the store's credentials.
+    pub fn store_keys(&self) -> Vec<String> {
+        let v = self.store_json();
+        v["credentials"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Sets an environment variable for every later command of this world.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.extra_env.push((name.into(), value.into()));
+    }
+
+    /// A command for one of the personalities in `bin/` (or any program),
+    /// with a clean environment: PATH = bin + system, HOME and XDG inside.
+    pub fn cmd(&self, program: impl AsRef<OsStr>) -> Command {
+        let program = program.as_ref();
+        let program_path = if Path::new(program).components().count() == 1 && self.bin.join(program).exists() {
+            self.bin.join(program).into_os_string()
+        } else {
+            program.to_os_string()
+        };
+        let mut cmd = Command::new(program_path);
+        cmd.env_clear()
+            .env("PATH", format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default()))
+            .env("HOME", &self.home)
+            .env("XDG_CACHE_HOME", &self.cache_home)
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("xdg-data"))
+            .env("LANG", "C.UTF-8")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs `kcc-cache ARGS…` and returns its output.
+    pub fn cache(&self, args: &[&str]) -> Output {
+        self.cmd("kcc-cache").args(args).output().expect("run kcc-cache")
+    }
+
+    /// Writes an executable shell script into the world and returns its path.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.bin.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// A fake plugin that appends a line to `<name>.count` on every run
+    /// (plus its arguments to `<name>.args`), sleeps `delay` seconds and
+    /// prints `credential` on stdout.
+    pub fn plugin(&self, name: &str, credential: &str, delay: f32) -> PathBuf {
+        let count = self.path(&format!("{name}.count"));
+        let args = self.path(&format!("{name}.args"));
+        let out = self.path(&format!("{name}.out"));
+        fs::write(&out, credential).unwrap();
+        self.script(
+            name,
+            &format!(
+                "echo run >> '{}'\nprintf '%s\\n' \"$*\" >> '{}'\n[ \"{delay}\" = 0 ] || sleep {delay}\ncat '{}'",
+                count.display(),
+                args.display(),
+                out.display()
+            ),
+        )
+    }
+
+    /// Replaces what plugin `name` prints from now on.
+    pub fn set_plugin_output(&self, name: &str, credential: &str) {
+        fs::write(self.path(&format!("{name}.out")), credential).unwrap();
+    }
+
+    /// How often plugin `name` ran.
+    pub fn runs(&self, name: &str) -> usize {
+        fs::read_to_string(self.path(&format!("{name}.count"))).map(|s| s.lines().count()).unwrap_or(0)
+    }
+
+    /// Every file under the world, for "the secret is nowhere" checks.
+    pub fn files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            if let Ok(entries) = fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    let p = e.path();
+                    if p.is_dir() && !p.is_symlink() {
+                        walk(&p, out);
+                    } else {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), &mut out);
+        out
+    }
+}
+
+/// An ExecCredential with `token` expiring at `expiry` (None: no expiry field).
+pub fn credential(api: &str, token: &str, expiry: Option<&str>) -> String {
+    match expiry {
+        Some(e) => format!(
+            r#"{{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/{api}","spec":{{}},"status":{{"token":"{token}","expirationTimestamp":"{e}"}}}}"#
+        ),
+        None => format!(
+            r#"{{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/{api}","spec":{{}},"status":{{"token":"{token}"}}}}"#
+        ),
+    }
+}
+
+/// An RFC 3339 time `secs` seconds from now (negative: in the past).
+pub fn in_secs(secs: i64) -> String {
+    let t = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs);
+    jiff::Timestamp::from_second(t.as_second()).unwrap().to_string()
+}
+
+/// `KUBERNETES_EXEC_INFO` as kubectl sets it.
+pub fn exec_info(api: &str, server: Option<&str>) -> String {
+    match server {
+        Some(s) => format!(
+            r#"{{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/{api}","spec":{{"cluster":{{"server":"{s}","certificate-authority-data":"LS0t"}},"interactive":false}}}}"#
+        ),
+        None => format!(
+            r#"{{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/{api}","spec":{{"interactive":false}}}}"#
+        ),
+    }
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+#[track_caller]
+pub fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "expected success, got {:?}\nstdout: {}\nstderr: {}", o.status, stdout(o), stderr(o));
+    stdout(o)
+}
