@@ -31,6 +31,12 @@ pub struct World {
     extra_env: Vec<(String, String)>,
 }
 
+impl Default for World {
+    fn default() -> World {
+        World::new()
+    }
+}
+
 impl World {
     pub fn new() -> World {
         let dir = tempfile::Builder::new().prefix("kcc-test-").tempdir().expect("temp dir");
