@@ -74,6 +74,9 @@ impl World {
 
     /// Keys of the store's credentials.
     pub fn store_keys(&self) -> Vec<String> {
+        if !self.store_file().exists() {
+            return Vec::new();
+        }
         let v = self.store_json();
         v["credentials"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
     }

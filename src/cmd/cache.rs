@@ -98,8 +98,12 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
 
     // Miss: from here on the plugin's cost dominates everything kcc does.
     let _flight = match &store {
-        Some(store) => match store.flight(&key.text, &diag) {
-            Ok(lock) => {
+        Some(store) => match store.flight(&key.text, depth > 0, &diag) {
+            Ok(None) => {
+                diag.debug(|| "nested kcc call and the key is being refreshed by an outer one; not waiting".into());
+                None
+            }
+            Ok(Some(lock)) => {
                 // Another process may have refreshed while we waited.
                 let now = Timestamp::now();
                 let lookup = store.lookup(&key.text);

@@ -126,14 +126,22 @@ impl Store {
 
     /// Takes the per-key single-flight lock, waiting while another process
     /// refreshes the same key.
-    pub fn flight(&self, key: &str, diag: &Diag) -> io::Result<FileLock> {
+    ///
+    /// `nested` (kcc running inside a plugin that kcc started) never waits:
+    /// the outer kcc may hold this very lock while it waits for us, and
+    /// waiting would deadlock instead of letting the recursion guard stop a
+    /// loop. It returns `Ok(None)` when the lock is taken.
+    pub fn flight(&self, key: &str, nested: bool, diag: &Diag) -> io::Result<Option<FileLock>> {
         let dir = self.paths.flight_dir();
         file::ensure_dir(&dir)?;
         let path = self.flight_path(key);
+        if nested {
+            return FileLock::try_acquire(&path);
+        }
         let (lock, _) = FileLock::acquire(&path, |p| {
             diag.debug(|| format!("another kcc is refreshing this key; waiting for {}", p.display()))
         })?;
-        Ok(lock)
+        Ok(Some(lock))
     }
 
     /// Takes the store lock for a read-modify-write.
