@@ -4,4 +4,7 @@
 
 mod util;
 
+mod apiserver;
+mod kube;
+
 mod cache;
