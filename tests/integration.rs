@@ -8,3 +8,4 @@ mod apiserver;
 mod kube;
 
 mod cache;
+mod kubectl;
