@@ -4,4 +4,8 @@
 
 mod util;
 
+mod apiserver;
+mod kube;
+
 mod cache;
+mod kubectl;
