@@ -82,6 +82,10 @@ pub fn run(args: InjectArgs) -> Result<ExitCode> {
             continue;
         }
         if args.in_place {
+            if !path.exists() {
+                // Report the missing file, not a lock file that cannot be created.
+                Kubeconfig::load(path)?;
+            }
             locks.push(KubeconfigLock::acquire(path, kubeconfig::LOCK_WAIT)?);
         }
         let mut config = Kubeconfig::load(path)?;
