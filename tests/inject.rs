@@ -462,3 +462,169 @@ fn kubectl_runs_the_wrapped_plugin_through_kcc_cache() {
     let args = fs::read_to_string(w.path("get-token.args")).unwrap();
     assert_eq!(args.trim(), "--cluster yes");
 }
+
+mod properties {
+    //! inject → restore is the identity, and kcc's YAML reads back as the
+    //! value it wrote, for generated kubeconfigs (in process: kubectl's
+    //! agreement with the emitter is proven by the fixture tests above).
+    #![allow(deprecated)] // serde_yml 0.0.13 marks itself deprecated
+
+    use std::path::Path;
+
+    use kcc::cmd::inject::{inject, restore};
+    use kcc::kubeconfig::yaml::to_string;
+    use proptest::prelude::*;
+    use serde_yml::{Mapping, Value};
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "on",
+                "yes",
+                "No",
+                "off",
+                "y",
+                "~",
+                "null",
+                "true",
+                "1.0",
+                "0123",
+                "1e3",
+                "12:30",
+                ".inf",
+                "",
+                " ",
+                "a: b",
+                "#x",
+                "- x",
+                "vault:prod admin",
+                "日本",
+                "x\ny",
+                "\nlead\n",
+                "tail\n\n",
+            ])
+            .prop_map(String::from),
+            "[ -~]{0,12}",
+            "[a-z \n]{0,16}",
+            "\\PC{0,6}",
+            any::<String>().prop_map(|s| s.chars().take(8).collect()),
+        ]
+    }
+
+    /// Absent, null, or a value.
+    fn field<T: Strategy<Value = Value>>(value: T) -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![Just(None), Just(Some(Value::Null)), value.prop_map(Some)]
+    }
+
+    fn strings(max: usize) -> impl Strategy<Value = Value> {
+        prop::collection::vec(text().prop_map(Value::String), 0..max).prop_map(Value::Sequence)
+    }
+
+    fn env() -> impl Strategy<Value = Value> {
+        let name = prop_oneof![
+            prop::sample::select(vec!["AWS_PROFILE", "KUBE_CREDENTIAL_CACHE_USER", "KUBE_CREDENTIAL_CACHE_INJECTED"])
+                .prop_map(String::from),
+            text(),
+        ];
+        prop::collection::vec(
+            (name, text()).prop_map(|(n, v)| {
+                let mut m = Mapping::new();
+                m.insert("name", Value::String(n));
+                m.insert("value", Value::String(v));
+                Value::Mapping(m)
+            }),
+            0..4,
+        )
+        .prop_map(Value::Sequence)
+    }
+
+    fn command() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "aws",
+                "./bin/get-token",
+                "../x/y",
+                "/opt/p",
+                "tools/p",
+                "gke-gcloud-auth-plugin"
+            ])
+            .prop_map(String::from),
+            "[a-z./]{1,10}",
+        ]
+        .prop_filter("not already a kcc wrapper", |c| {
+            let stem = Path::new(c).file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            !stem.starts_with("kcc") && !c.is_empty()
+        })
+    }
+
+    fn exec() -> impl Strategy<Value = Value> {
+        (
+            command(),
+            field(strings(4)),
+            field(env()),
+            field(any::<bool>().prop_map(Value::Bool)),
+            field(text().prop_map(Value::String)),
+            Just(vec!["apiVersion", "command", "args", "env", "provideClusterInfo", "installHint"]).prop_shuffle(),
+        )
+            .prop_map(|(command, args, env, pci, hint, order)| {
+                let mut m = Mapping::new();
+                for key in order {
+                    let value = match key {
+                        "apiVersion" => Some(Value::String("client.authentication.k8s.io/v1".into())),
+                        "command" => Some(Value::String(command.clone())),
+                        "args" => args.clone(),
+                        "env" => env.clone(),
+                        "provideClusterInfo" => pci.clone(),
+                        _ => hint.clone(),
+                    };
+                    if let Some(v) = value {
+                        m.insert(key, v);
+                    }
+                }
+                Value::Mapping(m)
+            })
+    }
+
+    fn kubeconfig() -> impl Strategy<Value = Value> {
+        let user = (text(), prop_oneof![exec().prop_map(Some), Just(None)], text()).prop_map(|(name, exec, token)| {
+            let mut inner = Mapping::new();
+            match exec {
+                Some(e) => inner.insert("exec", e),
+                None => inner.insert("token", Value::String(token)),
+            };
+            let mut u = Mapping::new();
+            u.insert("name", Value::String(name));
+            u.insert("user", Value::Mapping(inner));
+            Value::Mapping(u)
+        });
+        prop::collection::vec(user, 0..4).prop_map(|users| {
+            let mut root = Mapping::new();
+            root.insert("apiVersion", Value::String("v1".into()));
+            root.insert("kind", Value::String("Config".into()));
+            root.insert("users", Value::Sequence(users));
+            Value::Mapping(root)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn restore_of_inject_is_the_identity_through_yaml_text(original in kubeconfig()) {
+            let text = to_string(&original);
+            let reparsed: Value = serde_yml::from_str(&text).unwrap();
+            prop_assert_eq!(to_string(&reparsed), text.clone(), "the emitter's text reads back as its value");
+            prop_assert_eq!(&reparsed, &original);
+
+            let mut v = reparsed;
+            inject(&mut v, "kcc-cache", Path::new("/home/u/.kube")).unwrap();
+            let injected = to_string(&v);
+            let mut v: Value = serde_yml::from_str(&injected).unwrap();
+            prop_assert_eq!(to_string(&v), injected.clone());
+            let mut twice = v.clone();
+            prop_assert!(!inject(&mut twice, "kcc-cache", Path::new("/home/u/.kube")).unwrap().changed());
+            restore(&mut v, "kcc-cache").unwrap();
+            prop_assert_eq!(to_string(&v), text, "injected:\n{}", injected);
+        }
+    }
+}
