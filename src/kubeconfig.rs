@@ -368,7 +368,7 @@ pub fn write_in_place(path: &Path, content: &[u8]) -> Result<()> {
             use std::os::unix::fs::MetadataExt;
             // Only root can give a file away; as anyone else the temp file
             // is already ours, like the file it replaces.
-            if meta.uid() != unsafe_free_geteuid() {
+            if meta.uid() != effective_uid() {
                 let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
             }
         }
@@ -422,7 +422,7 @@ fn set_mode(file: &File, mode: u32) -> io::Result<()> {
 }
 
 #[cfg(unix)]
-fn unsafe_free_geteuid() -> u32 {
+fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }

@@ -628,3 +628,10 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn kcc_injector_shows_its_help_for_dash_h_like_the_go_tool() {
+    let w = World::new();
+    let help = ok(&w.cmd("kcc-injector").arg("-h").output().unwrap());
+    assert!(help.starts_with("Usage: kcc-injector [-i] [-r] [-c <command>]"), "{help}");
+}
