@@ -48,7 +48,7 @@ pub struct CacheArgs {
 
 /// rewrite kubeconfig exec users to go through kcc-cache (or restore them)
 #[derive(FromArgs, Debug, PartialEq)]
-#[argh(subcommand, name = "inject")]
+#[argh(subcommand, name = "inject", help_triggers("-h", "--help", "help"))]
 pub struct InjectArgs {
     /// edit the files in place instead of printing the result
     #[argh(switch, short = 'i')]

@@ -19,6 +19,7 @@ pub mod diagnostics;
 pub mod dispatch;
 pub mod duration;
 pub mod key;
+pub mod kubeconfig;
 pub mod lock;
 pub mod paths;
 pub mod personality;

@@ -9,3 +9,4 @@ mod kube;
 
 mod cache;
 mod kubectl;
+mod inject;
