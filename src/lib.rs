@@ -19,6 +19,8 @@ pub mod diagnostics;
 pub mod dispatch;
 pub mod duration;
 pub mod key;
+pub mod kubeconfig_read;
+pub mod kuberc;
 pub mod lock;
 pub mod paths;
 pub mod personality;

@@ -6,3 +6,4 @@ mod util;
 
 mod cache;
 mod clear;
+mod doctor;
