@@ -184,3 +184,19 @@ fn all_with_a_selector_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("'--all' cannot be combined"), "{}", stderr(&out));
 }
+
+#[test]
+fn clear_waits_for_the_store_lock_held_by_a_writer() {
+    let w = World::new();
+    populate(&w);
+    let lock = w.store_file().with_file_name("cache.lock");
+    // A writer (as kcc cache does) holds the exclusive store lock for a while.
+    let mut holder = std::process::Command::new("flock").arg(&lock).args(["sleep", "1"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    clear(&w, &[]);
+    let waited = started.elapsed();
+    holder.wait().unwrap();
+    assert!(waited >= std::time::Duration::from_millis(600), "clear did not wait for the lock ({waited:?})");
+    assert!(w.store_keys().is_empty());
+}
