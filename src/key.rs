@@ -121,6 +121,30 @@ impl CacheKey {
     }
 }
 
+/// The key a `kcc-cache` call computes, from the plugin command line (already
+/// unwrapped, see [`crate::plugin::unwrap_self`]), the environment the call
+/// sees (`env`), the key env list in force and `KUBERNETES_EXEC_INFO`.
+///
+/// The one place that decides which environment goes into a key: `kcc cache`
+/// passes the process environment, `kcc doctor` the environment kubectl would
+/// give the plugin (its own plus the kubeconfig's exec env), so doctor shows
+/// exactly the key the next call will use.
+pub fn for_call(
+    command: &OsStr,
+    args: &[OsString],
+    key_env: &[String],
+    env: impl Fn(&str) -> Option<OsString>,
+    exec_info: &ExecInfo,
+) -> CacheKey {
+    CacheKey::compute(&KeyInputs {
+        command,
+        args,
+        env: key_env.iter().map(|name| (name.clone(), env(name))).collect(),
+        exec_info,
+        user: env(crate::config::ENV_USER),
+    })
+}
+
 /// The readable fields of a kcc key (`user`, `server`, `exec`, `api`, `id`),
 /// or None for a key kcc did not write.
 pub fn parse_fields(key: &str) -> Option<Vec<(String, String)>> {
@@ -151,6 +175,19 @@ pub fn is_go_key(key: &str) -> bool {
         return rest.contains("\" server=\"") && rest.ends_with('"');
     }
     !key.is_empty()
+}
+
+/// The user and server of a Go kcc key of the form `user="…" server="…"`
+/// (Go's `%q` quoting, which JSON string syntax reads for every name and URL
+/// kubectl accepts). None for its command-line keys, which name neither.
+pub fn parse_go_fields(key: &str) -> Option<(String, String)> {
+    let rest = key.strip_prefix("user=")?;
+    let mut de = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+    let user = de.next()?.ok()?;
+    let rest = rest[de.byte_offset()..].strip_prefix(" server=")?;
+    let mut de = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+    let server = de.next()?.ok()?;
+    rest[de.byte_offset()..].is_empty().then_some((user, server))
 }
 
 #[cfg(test)]
@@ -189,5 +226,13 @@ mod tests {
     fn go_keys_are_recognised() {
         assert!(is_go_key(r#"user="alice" server="https://x""#));
         assert!(is_go_key("aws --region r eks get-token --cluster-name c # env: AWS_PROFILE='p'"));
+    }
+
+    #[test]
+    fn go_keys_give_user_and_server() {
+        let f = parse_go_fields(r#"user="alice" server="https://x""#);
+        assert_eq!(f, Some(("alice".into(), "https://x".into())));
+        assert_eq!(parse_go_fields("aws eks get-token # env: AWS_PROFILE='p'"), None);
+        assert_eq!(parse_go_fields(r#"user="a" server="b" exec="c" api="" id=00"#), None);
     }
 }

@@ -20,6 +20,8 @@ pub mod dispatch;
 pub mod duration;
 pub mod key;
 pub mod kubeconfig;
+pub mod kubeconfig_read;
+pub mod kuberc;
 pub mod lock;
 pub mod paths;
 pub mod personality;

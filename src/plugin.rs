@@ -147,6 +147,23 @@ pub fn self_wrapping_prefix(command: &OsStr, next: Option<&OsStr>) -> Option<usi
     None
 }
 
+/// Drops every leading `kcc-cache` / `kcc cache` (and a `--` after it) from
+/// a plugin command line: what kcc actually runs, and what its key is
+/// computed from. Returns the rest and how many wrappers were dropped; the
+/// rest is empty when the wrappers named no plugin.
+pub fn unwrap_self(mut args: &[OsString]) -> (&[OsString], usize) {
+    let mut levels = 0;
+    while let Some(first) = args.first() {
+        let Some(n) = self_wrapping_prefix(first, args.get(1).map(OsString::as_os_str)) else { break };
+        args = &args[n.min(args.len())..];
+        if args.first().is_some_and(|a| a == "--") {
+            args = &args[1..];
+        }
+        levels += 1;
+    }
+    (args, levels)
+}
+
 /// Resolves `command` the way `Command` will (PATH for bare names), to
 /// compare it with kcc's own executable.
 pub fn resolve(command: &OsStr) -> Option<PathBuf> {

@@ -10,3 +10,5 @@ mod kube;
 mod cache;
 mod kubectl;
 mod inject;
+mod clear;
+mod doctor;

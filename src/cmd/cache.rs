@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use crate::config::{BackendChoice, Config, ENV_BACKEND, ENV_USER};
 use crate::credential::{self, ExecInfo, ExpirySource};
 use crate::diagnostics::{self, Decision, Diag};
-use crate::key::{CacheKey, KeyInputs};
+use crate::key;
 use crate::paths::StorePaths;
 use crate::plugin::{self, MAX_RECURSION, RECURSION_ENV};
 use crate::report::ExitWith;
@@ -64,13 +64,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
 
     let exec_info_raw = std::env::var("KUBERNETES_EXEC_INFO").ok();
     let exec_info = ExecInfo::parse(exec_info_raw.as_deref());
-    let key = CacheKey::compute(&KeyInputs {
-        command,
-        args: plugin_args,
-        env: config.key_env.iter().map(|name| (name.clone(), std::env::var_os(name))).collect(),
-        exec_info: &exec_info,
-        user: std::env::var_os(ENV_USER),
-    });
+    let key = key::for_call(command, plugin_args, &config.key_env, |name| std::env::var_os(name), &exec_info);
     diag.debug(|| format!("cache key: {key}"));
 
     let store = match open_store(&config, &diag) {
@@ -259,18 +253,13 @@ fn recursion_depth() -> Result<u32> {
 
 /// Drops leading `kcc-cache` / `kcc cache` words: a kubeconfig wrapped twice
 /// caches once.
-fn unwrap_self(mut args: Vec<OsString>, diag: &Diag) -> Result<Vec<OsString>> {
-    while let Some(n) = plugin::self_wrapping_prefix(&args[0], args.get(1).map(OsString::as_os_str)) {
+fn unwrap_self(args: Vec<OsString>, diag: &Diag) -> Result<Vec<OsString>> {
+    let (rest, levels) = plugin::unwrap_self(&args);
+    if levels > 0 {
         diag.debug(|| format!("'{}' wraps kcc-cache again; unwrapping it", args[0].to_string_lossy()));
-        args.drain(..n);
-        if args.first().is_some_and(|a| a == "--") {
-            args.remove(0);
-        }
-        if args.is_empty() {
-            return Err(eyre!(
-                "kcc-cache wraps kcc-cache with no plugin command; fix the exec args in your kubeconfig"
-            ));
-        }
     }
-    Ok(args)
+    if rest.is_empty() {
+        return Err(eyre!("kcc-cache wraps kcc-cache with no plugin command; fix the exec args in your kubeconfig"));
+    }
+    Ok(rest.to_vec())
 }

@@ -1,12 +1,767 @@
-//! `kcc doctor` (not yet implemented: see the issue tracker).
+//! `kcc doctor`: explain the set-up and find what breaks it.
+//!
+//! Settings, backend, store, the kubeconfigs as kubectl loads them (with the
+//! cache key each exec user would get, computed by [`key::for_call`] — the
+//! function `kcc cache` uses — so doctor never disagrees with the hot path),
+//! and every cached entry with the decision the next call would take, in the
+//! [`diagnostics`] module's words. Known pitfalls become findings with a fix;
+//! any *problem* makes the exit code 1, *warnings* do not.
+//!
+//! Doctor keeps going whatever it meets: an invalid setting is reported and
+//! its default used, a broken kubeconfig or cache file is a finding. It reads
+//! the environment once, in [`run`], and passes it in, so [`collect`] is a
+//! pure function of its inputs plus the files it reads.
+//!
+//! It never prints a secret: entries are judged from the non-secret index
+//! and the stored expiry, exec args are not shown (they can hold secrets),
+//! and of exec env values only `KUBE_CREDENTIAL_CACHE_USER` is.
 
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use color_eyre::Result;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::cli::DoctorArgs;
+use crate::config::{self, BackendChoice, Config, SETTINGS};
+use crate::credential::ExecInfo;
+use crate::diagnostics::{self, Decision, Miss};
+use crate::key;
+use crate::kubeconfig_read::{self as kc, FileState};
+use crate::kuberc;
+use crate::paths::StorePaths;
+use crate::plugin;
+use crate::store::{self, Backend, EntryInfo, Store};
+
+use report::*;
+
+/// The process environment, captured once.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: Vec<(OsString, OsString)>,
+}
+
+impl Env {
+    /// The current process's environment.
+    pub fn from_process() -> Env {
+        Env { vars: std::env::vars_os().collect() }
+    }
+
+    /// An environment of the given variables (for tests).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Env {
+        Env { vars: pairs.iter().map(|(k, v)| (k.into(), v.into())).collect() }
+    }
+
+    /// The value of `name`, if set.
+    pub fn get(&self, name: &str) -> Option<OsString> {
+        self.vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+}
 
 /// Runs `kcc doctor`.
-pub fn run(_args: DoctorArgs) -> Result<ExitCode> {
-    Err(super::not_yet("doctor"))
+pub fn run(args: DoctorArgs) -> Result<ExitCode> {
+    let report = collect(&args, &Env::from_process(), Timestamp::now());
+    if args.json {
+        // Serialising plain structs of strings and numbers cannot fail.
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(if report.healthy { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Collects findings as they are made.
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn add(&mut self, severity: Severity, code: &'static str, subject: Option<&str>, message: String, fix: String) {
+        self.0.push(Finding { severity, code, subject: subject.map(String::from), message, fix });
+    }
+    fn problem(&mut self, code: &'static str, subject: Option<&str>, message: String, fix: String) {
+        self.add(Severity::Problem, code, subject, message, fix);
+    }
+    fn warning(&mut self, code: &'static str, subject: Option<&str>, message: String, fix: String) {
+        self.add(Severity::Warning, code, subject, message, fix);
+    }
+}
+
+/// Builds the whole report.
+pub fn collect(args: &DoctorArgs, env: &Env, now: Timestamp) -> Report {
+    let mut findings = Findings::default();
+    let (config, settings) = settings(env, &mut findings);
+    let backend = backend(&config, &mut findings);
+
+    let store = StorePaths::resolve(config.file.as_ref()).ok().map(|p| Store::new(p, Backend::File));
+    let listing = match &store {
+        Some(s) => s.list().unwrap_or_else(|e| store::Listing { corrupt: Some(e.to_string()), ..Default::default() }),
+        None => store::Listing::default(),
+    };
+    let store_report = store_report(store.as_ref(), &listing, &mut findings);
+    let kubeconfig = kubeconfig(args, env, &config, &listing, now, &mut findings);
+    let entries = entries(&listing, &config, now, &mut findings);
+
+    let healthy = !findings.0.iter().any(|f| f.severity == Severity::Problem);
+    Report {
+        schema_version: 1,
+        version: crate::dispatch::version_line(),
+        healthy,
+        settings,
+        backend,
+        store: store_report,
+        kubeconfig,
+        entries,
+        findings: findings.0,
+    }
+}
+
+/// Reads the settings like `kcc cache`, but reports every invalid one (each
+/// a problem naming the variable) and carries on with its default.
+fn settings(env: &Env, findings: &mut Findings) -> (Config, Vec<Setting>) {
+    let mut rejected: Vec<&'static str> = Vec::new();
+    let config = loop {
+        match Config::from_lookup(|name| if rejected.contains(&name) { None } else { env.get(name) }) {
+            Ok(c) => break c,
+            Err(e) if !rejected.contains(&e.variable) => {
+                findings.problem(
+                    "invalid-setting",
+                    Some(e.variable),
+                    format!("{e}; kcc cache refuses to run with it (doctor used the default)"),
+                    format!("fix or unset {}", e.variable),
+                );
+                rejected.push(e.variable);
+            }
+            // Cannot happen (a rejected variable is no longer looked up); stop
+            // rather than loop.
+            Err(_) => break default_config(),
+        }
+    };
+    let settings = SETTINGS
+        .iter()
+        .map(|(name, default)| {
+            let value = env.get(name).filter(|v| !v.is_empty()).map(|v| v.to_string_lossy().into_owned());
+            Setting {
+                name: name.to_string(),
+                source: if value.is_some() { "env" } else { "default" },
+                value,
+                default: default.to_string(),
+                valid: !rejected.contains(name),
+            }
+        })
+        .collect();
+    let known: Vec<&str> = SETTINGS.iter().map(|(n, _)| *n).chain([config::ENV_USER, plugin::RECURSION_ENV]).collect();
+    for (name, _) in &env.vars {
+        let name = name.to_string_lossy();
+        if name.starts_with("KUBE_CREDENTIAL_CACHE_") && !known.contains(&name.as_ref()) {
+            findings.warning(
+                "unknown-setting",
+                Some(&name),
+                format!("{name} is set but is not a kcc setting (a typo?); kcc ignores it"),
+                format!(
+                    "rename or unset it; the settings are {}",
+                    SETTINGS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+    (config, settings)
+}
+
+fn default_config() -> Config {
+    // With no variable set every setting is its default, which is valid.
+    Config::from_lookup(|_| None).unwrap_or_else(|_| unreachable!("the defaults are valid"))
+}
+
+/// The backend `kcc cache` would pick, and why.
+///
+/// HOOK(keyring): when the keyring backend lands, `auto` runs its bounded
+/// probe here, fills `probe` (reachable, duration, reason) and picks
+/// `keyring` or `file` with the same words its debug output uses; `keyring`
+/// unreachable becomes a `keyring-unavailable` problem with its reason.
+fn backend(config: &Config, findings: &mut Findings) -> BackendReport {
+    let (chosen, reason) = match config.backend {
+        BackendChoice::Auto => (Some("file"), "auto: the keyring backend is not available in this version".to_string()),
+        BackendChoice::File => (Some("file"), format!("forced by {}=file", config::ENV_BACKEND)),
+        BackendChoice::Keyring => {
+            findings.problem(
+                "keyring-unavailable",
+                Some(config::ENV_BACKEND),
+                format!(
+                    "{}=keyring but the keyring backend is not available in this version: every kcc-cache call fails",
+                    config::ENV_BACKEND
+                ),
+                format!("set {}=file or unset it", config::ENV_BACKEND),
+            );
+            (None, "keyring forced, but not available in this version".to_string())
+        }
+    };
+    BackendReport {
+        setting: config.backend.as_str().to_string(),
+        chosen: chosen.map(String::from),
+        reason,
+        probe: None,
+    }
+}
+
+fn octal(mode: u32) -> String {
+    format!("{:04o}", mode & 0o7777)
+}
+
+fn store_report(store: Option<&Store>, listing: &store::Listing, findings: &mut Findings) -> StoreReport {
+    let Some(store) = store else {
+        findings.problem(
+            "store-missing",
+            None,
+            "cannot find the user cache directory, so kcc cannot cache anything".into(),
+            format!("set HOME, or {} to a file path", config::ENV_FILE),
+        );
+        let dash = || "-".to_string();
+        return StoreReport {
+            path: dash(),
+            exists: false,
+            symlink: false,
+            mode: None,
+            owner_uid: None,
+            owned_by_you: None,
+            dir: DirReport { path: dash(), exists: false, mode: None },
+            index: dash(),
+            entries: 0,
+            corrupt: None,
+        };
+    };
+    let file = &store.paths.file;
+    let shown = file.display().to_string();
+    let meta = std::fs::symlink_metadata(file).ok();
+    let dir = store.paths.dir();
+    let dir_meta = std::fs::metadata(dir).ok();
+    let symlink = meta.as_ref().is_some_and(|m| m.file_type().is_symlink());
+    let mut report = StoreReport {
+        path: shown.clone(),
+        exists: meta.is_some(),
+        symlink,
+        mode: None,
+        owner_uid: None,
+        owned_by_you: None,
+        dir: DirReport { path: dir.display().to_string(), exists: dir_meta.is_some(), mode: None },
+        index: store.paths.index().display().to_string(),
+        entries: listing.entries.len(),
+        corrupt: listing.corrupt.clone(),
+    };
+    if symlink {
+        findings.problem(
+            "store-symlink",
+            Some(&shown),
+            format!("the cache file '{shown}' is a symlink; kcc refuses to follow it, so every call misses"),
+            format!("remove the link ('rm {shown}') or point {} at the real file", config::ENV_FILE),
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if let Some(m) = meta.as_ref().filter(|_| !symlink) {
+            report.mode = Some(octal(m.mode()));
+            report.owner_uid = Some(m.uid());
+            report.owned_by_you = Some(m.uid() == me);
+            if m.mode() & 0o066 != 0 {
+                findings.problem(
+                    "store-permissions",
+                    Some(&shown),
+                    format!(
+                        "the cache file '{shown}' (mode {}) is readable or writable by other users: it holds credentials",
+                        octal(m.mode())
+                    ),
+                    format!("chmod 600 '{shown}'"),
+                );
+            }
+            if m.uid() != me {
+                findings.problem(
+                    "store-owner",
+                    Some(&shown),
+                    format!("the cache file '{shown}' belongs to uid {}, not to you (uid {me})", m.uid()),
+                    format!("remove it ('kcc clear --all' as its owner, or 'rm {shown}'); kcc creates a new one"),
+                );
+            }
+        }
+        if let Some(m) = &dir_meta {
+            report.dir.mode = Some(octal(m.mode()));
+            if m.mode() & 0o022 != 0 {
+                let d = dir.display();
+                findings.problem(
+                    "store-permissions",
+                    Some(&d.to_string()),
+                    format!(
+                        "the cache directory '{d}' (mode {}) is writable by other users: they can replace the cache file",
+                        octal(m.mode())
+                    ),
+                    format!("chmod 700 '{d}'"),
+                );
+            }
+        }
+    }
+    if let Some(why) = &listing.corrupt {
+        findings.problem(
+            "store-corrupt",
+            Some(&shown),
+            format!("the cache file '{shown}' is not valid JSON ({why}); nothing in it is served"),
+            "run 'kcc clear --all' to start a new cache (the next kcc-cache write also replaces it)".into(),
+        );
+    }
+    report
+}
+
+/// Resolves a command as client-go does: a path with a separator is taken
+/// as is (relative ones against the kubeconfig's directory when `base` is
+/// given), a bare name is looked up on `path_env`. Not canonicalised:
+/// `kcc-cache` stays `kcc-cache` even when it links to `kcc`.
+fn resolve(command: &str, base: Option<&Path>, path_env: Option<&OsStr>) -> Option<PathBuf> {
+    if command.is_empty() {
+        return None;
+    }
+    let p = Path::new(command);
+    if p.components().count() > 1 {
+        let full = match base {
+            Some(b) if p.is_relative() => b.join(p),
+            _ => p.to_path_buf(),
+        };
+        return is_executable(&full).then_some(full);
+    }
+    std::env::split_paths(path_env?).map(|d| d.join(command)).find(|c| is_executable(c))
+}
+
+fn is_executable(p: &Path) -> bool {
+    let Ok(m) = std::fs::metadata(p) else { return false };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        m.is_file() && m.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        m.is_file()
+    }
+}
+
+/// The decision the next call for a key would take, judged from what the
+/// listing knows (stored expiry and apiVersion), never from the secret.
+fn next_decision(
+    entry: Option<&EntryInfo>,
+    wanted_api: Option<&str>,
+    margin: SignedDuration,
+    now: Timestamp,
+) -> DecisionReport {
+    let Some(entry) = entry else {
+        return decision_report(&Decision::Miss(Miss::NoEntry), now);
+    };
+    if key::is_go_key(&entry.key) {
+        return DecisionReport {
+            kind: "never-served",
+            default_ttl: false,
+            text: "never served: written by the Go kcc, whose keys ignore args and apiVersion".into(),
+        };
+    }
+    let default_ttl = entry.meta.as_ref().is_some_and(|m| m.expiry_source == "default-ttl");
+    let decision = match (wanted_api, entry.api_version.as_deref(), entry.expiry) {
+        (Some(wanted), Some(stored), _) if wanted != stored => {
+            Decision::Miss(Miss::DifferentApiVersion { stored: stored.into(), wanted: wanted.into() })
+        }
+        (_, _, None) => Decision::Miss(Miss::Corrupt { why: "no expirationTimestamp".into() }),
+        (_, _, Some(expiry)) => match store::decide_expiry(expiry, now, margin) {
+            Decision::Hit { expiry, .. } => Decision::Hit { expiry, default_ttl },
+            other => other,
+        },
+    };
+    let mut report = decision_report(&decision, now);
+    report.default_ttl = default_ttl;
+    report
+}
+
+fn decision_report(decision: &Decision, now: Timestamp) -> DecisionReport {
+    let kind = match decision {
+        Decision::Hit { .. } => "hit",
+        Decision::Miss(Miss::WithinMargin { .. }) => "refresh",
+        Decision::Miss(Miss::Expired { .. }) => "expired",
+        Decision::Miss(Miss::NoEntry) => "miss",
+        Decision::Miss(Miss::Corrupt { .. }) => "corrupt",
+        Decision::Miss(Miss::DifferentApiVersion { .. }) => "api-mismatch",
+        Decision::Miss(Miss::StoreUnreadable { .. }) => "unreadable",
+    };
+    let default_ttl = matches!(decision, Decision::Hit { default_ttl: true, .. });
+    DecisionReport { kind, default_ttl, text: diagnostics::describe(decision, now) }
+}
+
+fn entries(listing: &store::Listing, config: &Config, now: Timestamp, findings: &mut Findings) -> Vec<EntryReport> {
+    let mut go_keys = Vec::new();
+    let out: Vec<EntryReport> = listing
+        .entries
+        .iter()
+        .map(|e| {
+            let go = key::is_go_key(&e.key);
+            if go {
+                go_keys.push(e.key.clone());
+            }
+            let next = next_decision(Some(e), None, config.refresh_margin, now);
+            let meta = e.meta.as_ref();
+            if meta.is_some_and(|m| m.expiry_source == "default-ttl") {
+                let exec = meta.map(|m| m.exec.as_str()).unwrap_or("the plugin");
+                findings.warning(
+                    "default-ttl",
+                    Some(&e.key),
+                    format!(
+                        "'{exec}' reported no expiry, so kcc serves its credential for the default TTL ({}={})",
+                        config::ENV_DEFAULT_TTL,
+                        crate::duration::format_go_duration(config.default_ttl)
+                    ),
+                    format!(
+                        "if the server rejects it sooner, lower {} or run 'kcc clear --key' with the key above",
+                        config::ENV_DEFAULT_TTL
+                    ),
+                );
+            }
+            EntryReport {
+                key: e.key.clone(),
+                format: if go { "go" } else { "kcc" },
+                backend: e.backend().to_string(),
+                user: super::clear::entry_user(e),
+                server: super::clear::entry_server(e),
+                api_version: e.api_version.clone(),
+                expiry: e.expiry.map(diagnostics::when),
+                seconds_left: e.expiry.map(|t| t.duration_since(now).as_secs()),
+                expiry_source: meta.map(|m| m.expiry_source.clone()),
+                next,
+            }
+        })
+        .collect();
+    if !go_keys.is_empty() {
+        findings.warning(
+            "go-leftovers",
+            None,
+            format!(
+                "{} entr{} written by the Go kcc: this kcc never serves them (their keys ignore args and apiVersion)",
+                go_keys.len(),
+                if go_keys.len() == 1 { "y was" } else { "ies were" }
+            ),
+            "they are pruned once expired; to remove them now run 'kcc clear --key KEY' with each key marked \"written by the Go kcc\" (or 'kcc clear --user NAME')".into(),
+        );
+    }
+    out
+}
+
+/// The exec-user part: files, kuberc, every exec user and its keys.
+fn kubeconfig(
+    args: &DoctorArgs,
+    env: &Env,
+    config: &Config,
+    listing: &store::Listing,
+    now: Timestamp,
+    findings: &mut Findings,
+) -> KubeconfigReport {
+    let home = etcetera::home_dir().ok();
+    let merged = kc::load(kc::locations(&args.kubeconfig, env.get("KUBECONFIG"), home.clone()));
+    let files = merged
+        .files
+        .iter()
+        .map(|f| {
+            let shown = f.path.display().to_string();
+            let (status, error) = match &f.state {
+                FileState::Loaded(_) => ("loaded", None),
+                FileState::Missing => ("missing", None),
+                FileState::Invalid(e) => ("invalid", Some(e.clone())),
+            };
+            match &f.state {
+                FileState::Invalid(e) => findings.problem(
+                    "kubeconfig-invalid",
+                    Some(&shown),
+                    format!("kubeconfig '{shown}' cannot be read: {e}"),
+                    "fix the file (kubectl cannot use it either); 'kubectl config view' shows what kubectl makes of it"
+                        .into(),
+                ),
+                FileState::Missing if f.source == kc::FileSource::Flag => findings.problem(
+                    "kubeconfig-missing",
+                    Some(&shown),
+                    format!("kubeconfig '{shown}' does not exist"),
+                    "check the path given to --kubeconfig".into(),
+                ),
+                _ => {}
+            }
+            FileReport { path: shown, source: f.source.as_str(), status, error }
+        })
+        .collect();
+
+    let selected = args.context.clone().or_else(|| merged.current_context.clone());
+    if let Some(name) = &selected
+        && !merged.contexts.iter().any(|(n, _)| n == name)
+        && (args.context.is_some() || !merged.contexts.is_empty())
+    {
+        findings.problem(
+            "context-missing",
+            Some(name),
+            format!("context '{name}' is not defined in the kubeconfig"),
+            format!(
+                "pick one of: {}",
+                merged.contexts.iter().map(|(n, _)| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+
+    let kuberc_path = kuberc::location(env.get("KUBERC"), home);
+    let kuberc = match kuberc_path.as_deref().map(|p| (p, kuberc::read(p))) {
+        Some((p, Ok(Some(rc)))) => Some((p.to_path_buf(), rc)),
+        Some((p, Err(e))) => {
+            let shown = p.display().to_string();
+            findings.problem(
+                "kuberc-invalid",
+                Some(&shown),
+                format!("kuberc '{shown}' cannot be read: {e}"),
+                "fix it: kubectl 1.34+ reads it on every call".into(),
+            );
+            None
+        }
+        _ => None,
+    };
+
+    let path_env = env.get("PATH");
+    let mut users = Vec::new();
+    // key → users that would use it, to find two identities sharing one key.
+    let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    // (kuberc, blocked command) → (users it blocks, their real plugins it allows).
+    let mut blocked: BTreeMap<(String, String), (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for (i, u) in merged.users.iter().enumerate() {
+        let exec = &u.exec;
+        // kubectl reads a relative kubeconfig path against its working
+        // directory, and resolves relative commands against that file's directory.
+        let file_abs = std::path::absolute(&u.file).unwrap_or_else(|_| u.file.clone());
+        let base = file_abs.parent();
+        let mut argv: Vec<OsString> = vec![OsString::from(&exec.command)];
+        argv.extend(exec.args.iter().flatten().map(OsString::from));
+        let (rest, levels) = plugin::unwrap_self(&argv);
+        let wrapped = levels > 0;
+        let wrapper = wrapped.then(|| {
+            if Path::new(&exec.command).file_stem().is_some_and(|s| s.to_string_lossy().starts_with("kcc-cache")) {
+                "kcc-cache".to_string()
+            } else {
+                "kcc cache".to_string()
+            }
+        });
+        // The plugin's environment: kubectl's own plus the exec env on top.
+        let lookup = |name: &str| exec.env_value(name).map(OsString::from).or_else(|| env.get(name));
+        let plugin_path_env = lookup("PATH");
+        let plugin = rest.first().map(|p| p.to_string_lossy().into_owned());
+        let plugin_path = match (&plugin, wrapped) {
+            // kcc-cache runs the plugin itself: PATH, and kubectl's working
+            // directory for relative paths (nothing resolves them against the kubeconfig).
+            (Some(p), true) => resolve(p, None, plugin_path_env.as_deref()),
+            (Some(p), false) => resolve(p, base, path_env.as_deref()),
+            (None, _) => None,
+        };
+        let wrapper_path = if wrapped { resolve(&exec.command, base, path_env.as_deref()) } else { None };
+        let cache_user = exec.env_value(config::ENV_USER).map(String::from);
+        let api_version = exec.api_version.clone().unwrap_or_default();
+        let provide = exec.provide_cluster_info.unwrap_or(false);
+        let subject = Some(u.name.as_str());
+
+        if wrapped {
+            let cmd = &exec.command;
+            if wrapper_path.is_none() {
+                let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "kcc".into());
+                findings.problem(
+                    "wrapper-not-found",
+                    subject,
+                    format!("user '{}' runs '{cmd}', which kubectl cannot find on PATH", u.name),
+                    format!("create the link next to kcc: ln -s '{exe}' \"$(dirname '{exe}')/kcc-cache\" (that directory must be on PATH)"),
+                );
+            }
+            match &plugin {
+                None => findings.problem(
+                    "wrapper-without-plugin",
+                    subject,
+                    format!("user '{}' runs '{cmd}' without a plugin command after it", u.name),
+                    "put the real plugin command first in exec.args, or run 'kcc inject -r' to unwrap".into(),
+                ),
+                Some(p) if Path::new(p).is_relative() && Path::new(p).components().count() > 1 => findings.problem(
+                    "relative-plugin-path",
+                    subject,
+                    format!(
+                        "user '{}' runs plugin '{p}', a relative path in exec.args: kubectl resolves a relative exec.command against the kubeconfig's directory, but kcc-cache sees it relative to wherever kubectl runs",
+                        u.name
+                    ),
+                    format!(
+                        "write the plugin's absolute path in exec.args (e.g. '{}')",
+                        base.map(|b| {
+                            let rel: PathBuf = Path::new(p)
+                                .components()
+                                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                                .collect();
+                            b.join(rel).display().to_string()
+                        })
+                        .unwrap_or_else(|| p.clone())
+                    ),
+                ),
+                Some(p) if plugin_path.is_none() => findings.problem(
+                    "plugin-not-found",
+                    subject,
+                    format!("user '{}' is wrapped but its plugin '{p}' is not found on PATH", u.name),
+                    format!("install '{p}' or fix the first word of exec.args"),
+                ),
+                _ => {}
+            }
+            if exec.interactive_mode.as_deref() == Some("Always") {
+                findings.warning(
+                    "interactive-always",
+                    subject,
+                    format!(
+                        "user '{}' has interactiveMode: Always: kubectl refuses to run kcc-cache without a terminal (k9s, helm, CI), even when the credential is cached",
+                        u.name
+                    ),
+                    format!("set interactiveMode: IfAvailable for user '{}'", u.name),
+                );
+            }
+            if let Some((path, rc)) = &kuberc {
+                let resolver = |c: &str| resolve(c, base, path_env.as_deref());
+                if !rc.allows(cmd, resolver) {
+                    let (who, allowed) = blocked.entry((path.display().to_string(), cmd.clone())).or_default();
+                    who.push(u.name.clone());
+                    if let Some(p) = plugin.as_deref().filter(|p| rc.allows(p, resolver))
+                        && !allowed.iter().any(|a| a == p)
+                    {
+                        allowed.push(p.to_string());
+                    }
+                }
+            }
+        }
+
+        let mut contexts = Vec::new();
+        for (name, ctx) in merged.contexts.iter().filter(|(_, c)| c.user.as_deref() == Some(u.name.as_str())) {
+            let server = ctx.cluster.as_deref().and_then(|c| merged.server(c)).map(String::from);
+            let is_selected = selected.as_deref() == Some(name.as_str());
+            let (key, next) = match (wrapped, rest.split_first()) {
+                (true, Some((command, plugin_args))) => {
+                    let info = ExecInfo {
+                        api_version: exec.api_version.clone().filter(|a| !a.is_empty()),
+                        server: if provide { server.clone() } else { None },
+                        interactive: None,
+                    };
+                    // The exec env may change the key env list itself.
+                    let key_env =
+                        Config::from_lookup(lookup).map(|c| c.key_env).unwrap_or_else(|_| config.key_env.clone());
+                    let k = key::for_call(command, plugin_args, &key_env, lookup, &info).text;
+                    let entry = listing.entries.iter().find(|e| e.key == k);
+                    let next = next_decision(entry, info.api_version.as_deref(), config.refresh_margin, now);
+                    let users_of_key = by_key.entry(k.clone()).or_default();
+                    if !users_of_key.contains(&i) {
+                        users_of_key.push(i);
+                    }
+                    (Some(k), Some(next))
+                }
+                _ => (None, None),
+            };
+            contexts.push(UserContext { name: name.clone(), server, selected: is_selected, key, next });
+        }
+
+        users.push(UserReport {
+            name: u.name.clone(),
+            file: u.file.display().to_string(),
+            command: exec.command.clone(),
+            wrapped,
+            wrapper,
+            plugin,
+            plugin_path: plugin_path.map(|p| p.display().to_string()),
+            wrapper_path: wrapper_path.map(|p| p.display().to_string()),
+            api_version,
+            provide_cluster_info: provide,
+            interactive_mode: exec.interactive_mode.clone(),
+            cache_user,
+            contexts,
+        });
+    }
+
+    for (k, who) in by_key.iter().filter(|(_, who)| who.len() > 1) {
+        let names: Vec<String> = who.iter().map(|&i| format!("'{}'", merged.users[i].name)).collect();
+        let envs: Vec<Vec<kc::EnvVar>> = who
+            .iter()
+            .map(|&i| {
+                let mut e = merged.users[i].exec.env.clone().unwrap_or_default();
+                e.sort_by(|a, b| a.name.cmp(&b.name));
+                e
+            })
+            .collect();
+        let differing: Vec<String> = {
+            let mut names: Vec<String> = envs
+                .iter()
+                .flatten()
+                .map(|e| e.name.clone())
+                .filter(|n| {
+                    let first = merged.users[who[0]].exec.env_value(n);
+                    who.iter().any(|&i| merged.users[i].exec.env_value(n) != first)
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        };
+        let message = format!("users {} would share the cache key {k}", names.join(" and "));
+        let fix = format!(
+            "give each user its own {} in exec.env ('kcc inject' does) and provideClusterInfo: true",
+            config::ENV_USER
+        );
+        if differing.is_empty() {
+            findings.warning(
+                "shared-key",
+                Some(k),
+                format!("{message}; harmless while their exec sections are identical"),
+                fix,
+            );
+        } else {
+            findings.problem(
+                "shared-key",
+                Some(k),
+                format!(
+                    "{message}, although their exec env differs in {}: one user's credential would be served to the other",
+                    differing.join(", ")
+                ),
+                format!("{fix}, or add {} to {}", differing.join(","), config::ENV_CACHEKEY_ENV_LIST),
+            );
+        }
+    }
+
+    for ((path, cmd), (who, allowed)) in &blocked {
+        let why = if allowed.is_empty() {
+            format!("does not allow '{cmd}'")
+        } else {
+            format!(
+                "allows {} but not '{cmd}'",
+                allowed.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let resolved = resolve(cmd, None, path_env.as_deref()).map(|p| p.display().to_string());
+        findings.problem(
+            "kuberc-blocks-kcc",
+            Some(path.as_str()),
+            format!(
+                "kuberc '{path}' credential plugin policy {why}: kubectl refuses to run it for user(s) {}",
+                who.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(", ")
+            ),
+            format!(
+                "add '- name: {}' to credentialPluginAllowlist in '{path}' (kcc-cache runs the real plugin itself)",
+                resolved.as_deref().unwrap_or(cmd)
+            ),
+        );
+    }
+
+    KubeconfigReport {
+        files,
+        current_context: merged.current_context.clone(),
+        context: selected,
+        kuberc: kuberc.map(|(p, rc)| KubercReport {
+            path: p.display().to_string(),
+            policy: rc.policy().to_string(),
+            allowlist: rc.allowlist().map(String::from).collect(),
+        }),
+        users,
+    }
 }

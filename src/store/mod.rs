@@ -88,6 +88,13 @@ pub fn decide(lookup: &Lookup, wanted_api: Option<&str>, now: Timestamp, margin:
     let Some(expiry) = head.expiry() else {
         return Decision::Miss(Miss::Corrupt { why: "no expirationTimestamp".into() });
     };
+    decide_expiry(expiry, now, margin)
+}
+
+/// Judges an entry by its expiry alone (what [`decide`] does once the entry
+/// is read); `kcc doctor` uses it for entries known from the index only,
+/// without reading their secret.
+pub fn decide_expiry(expiry: Timestamp, now: Timestamp, margin: SignedDuration) -> Decision {
     if is_fresh(expiry, now, margin) {
         Decision::Hit { expiry, default_ttl: false }
     } else if expiry > now {
@@ -95,6 +102,101 @@ pub fn decide(lookup: &Lookup, wanted_api: Option<&str>, now: Timestamp, margin:
     } else {
         Decision::Miss(Miss::Expired { at: expiry })
     }
+}
+
+/// One cached entry as `kcc clear` and `kcc doctor` see it: its key and what
+/// is known about it, never its secret.
+#[derive(Debug, Clone)]
+pub struct EntryInfo {
+    /// The cache key.
+    pub key: String,
+    /// Its index metadata, if the index has it (entries the Go kcc wrote have none).
+    pub meta: Option<IndexEntry>,
+    /// Whether the credential sits in the file store (false: index only, e.g. a keyring entry).
+    pub in_file: bool,
+    /// Its expiry: from the stored credential, else from the index. None when
+    /// neither gives one that parses.
+    pub expiry: Option<Timestamp>,
+    /// The stored credential's apiVersion, else the index's.
+    pub api_version: Option<String>,
+}
+
+impl EntryInfo {
+    /// The backend holding the secret: the index's word, else `file`.
+    pub fn backend(&self) -> &str {
+        self.meta.as_ref().map_or("file", |m| m.backend.as_str())
+    }
+}
+
+/// Every entry of a store, read without the lock (a snapshot).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// The entries, file entries and index-only entries merged, by key.
+    pub entries: Vec<EntryInfo>,
+    /// Why the file store could not be parsed, if it could not.
+    pub corrupt: Option<String>,
+}
+
+/// What [`Store::remove_where`] removed (or, on a dry run, would remove).
+#[derive(Debug, Clone, Default)]
+pub struct Removal {
+    /// The matching entries.
+    pub removed: Vec<EntryInfo>,
+    /// How many entries the store held before.
+    pub total: usize,
+    /// The file store was corrupt and was (or would be) replaced by an empty one.
+    pub reset_corrupt: Option<String>,
+}
+
+/// Why [`Store::remove_where`] refused to touch the store.
+#[derive(Debug)]
+pub enum RemoveError {
+    /// The file store is not valid JSON and the selection was not "everything":
+    /// kcc cannot tell which entries match, so it keeps the file for the user.
+    Corrupt(String),
+    /// Reading, locking or writing failed.
+    Io(io::Error),
+}
+
+impl From<io::Error> for RemoveError {
+    fn from(e: io::Error) -> RemoveError {
+        RemoveError::Io(e)
+    }
+}
+
+fn entry_infos(entries: &file::Entries, idx: &index::Index) -> Vec<EntryInfo> {
+    let mut out: Vec<EntryInfo> = entries
+        .iter()
+        .map(|(key, raw)| {
+            let head = CredentialHead::parse(raw.get());
+            let meta = idx.entries.get(key).cloned();
+            let expiry = head
+                .as_ref()
+                .and_then(CredentialHead::expiry)
+                .or_else(|| meta.as_ref().and_then(|m| m.expiry.parse().ok()));
+            let api_version = head
+                .map(|h| h.api_version)
+                .filter(|a| !a.is_empty())
+                .or_else(|| meta.as_ref().map(|m| m.api_version.clone()));
+            EntryInfo { key: key.clone(), meta, in_file: true, expiry, api_version }
+        })
+        .collect();
+    for (key, meta) in &idx.entries {
+        // An index row without a file entry is a secret kept elsewhere (the
+        // keyring); a `file` row without one is stale metadata (a Go kcc
+        // rewrote the file) and is listed so clear can drop it.
+        if !entries.contains_key(key) {
+            out.push(EntryInfo {
+                key: key.clone(),
+                meta: Some(meta.clone()),
+                in_file: false,
+                expiry: meta.expiry.parse().ok(),
+                api_version: Some(meta.api_version.clone()),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
 }
 
 impl Store {
@@ -207,5 +309,85 @@ impl Store {
         idx.entries.retain(|k, _| entries.contains_key(k));
         idx.entries.insert(key.to_string(), meta);
         idx.save(&self.paths.index())
+    }
+
+    /// Every entry with what the index knows about it, read without the lock
+    /// (atomic replacement means the snapshot is consistent per file).
+    pub fn list(&self) -> io::Result<Listing> {
+        let idx = index::Index::load(&self.paths.index());
+        let (entries, corrupt) = match file::read(&self.paths.file)? {
+            None => (file::Entries::new(), None),
+            Some(bytes) => match file::parse_all(&bytes) {
+                Ok(entries) => (entries, None),
+                Err(why) => (file::Entries::new(), Some(why)),
+            },
+        };
+        Ok(Listing { entries: entry_infos(&entries, &idx), corrupt })
+    }
+
+    /// Removes every entry `select` picks, from every backend, in one pass
+    /// under the store lock (so it never races a `kcc cache` writing the same
+    /// file), and drops their index rows. `dry_run` computes the same answer
+    /// and changes nothing.
+    ///
+    /// A corrupt file store is replaced by an empty one only when `everything`
+    /// is set (the user asked for all of it anyway); otherwise kcc cannot tell
+    /// which entries match and returns [`RemoveError::Corrupt`].
+    ///
+    /// Backends: file entries are dropped from the file in bulk. Entries that
+    /// are in the index only (`in_file == false`) have their secret in another
+    /// backend; the keyring backend deletes them in [`Store::remove_secret`]
+    /// before their index row goes.
+    pub fn remove_where(
+        &self,
+        diag: &Diag,
+        dry_run: bool,
+        everything: bool,
+        now: Timestamp,
+        select: impl Fn(&EntryInfo, Timestamp) -> bool,
+    ) -> Result<Removal, RemoveError> {
+        let lock = self.lock(diag)?;
+        let mut idx = index::Index::load(&self.paths.index());
+        let (mut entries, reset_corrupt) = match file::read(&self.paths.file)? {
+            None => (file::Entries::new(), None),
+            Some(bytes) => match file::parse_all(&bytes) {
+                Ok(entries) => (entries, None),
+                Err(why) if everything => (file::Entries::new(), Some(why)),
+                Err(why) => return Err(RemoveError::Corrupt(why)),
+            },
+        };
+        let infos = entry_infos(&entries, &idx);
+        let total = infos.len();
+        let removed: Vec<EntryInfo> = infos.into_iter().filter(|e| select(e, now)).collect();
+        if dry_run {
+            return Ok(Removal { removed, total, reset_corrupt });
+        }
+        for entry in &removed {
+            if !entry.in_file {
+                self.remove_secret(entry)?;
+            }
+        }
+        let before = entries.len();
+        entries.retain(|key, _| !removed.iter().any(|e| &e.key == key));
+        if entries.len() != before || reset_corrupt.is_some() {
+            self.save_locked(&lock, &entries)?;
+        }
+        let rows = idx.entries.len();
+        idx.entries.retain(|key, _| !removed.iter().any(|e| &e.key == key));
+        if idx.entries.len() != rows {
+            idx.save(&self.paths.index())?;
+        }
+        Ok(Removal { removed, total, reset_corrupt })
+    }
+
+    /// Deletes the secret of an entry that lives outside the file store.
+    ///
+    /// Hook for the keyring backend: delete the entry's `meta.parts` keyring
+    /// items here (bounded like every keyring call; a locked keyring is an
+    /// error that keeps the index row, so a later clear can retry). With the
+    /// file backend only, such an entry is stale metadata and there is
+    /// nothing to delete.
+    fn remove_secret(&self, _entry: &EntryInfo) -> io::Result<()> {
+        Ok(())
     }
 }
