@@ -115,7 +115,7 @@ pub struct Probe {
 impl Probe {
     /// The probe's result as one line: `<reason> (probe took 0.4ms)`.
     pub fn describe(&self) -> String {
-        format!("{} (probe took {:.1}ms)", self.reason, self.took.as_secs_f64() * 1000.0)
+        format!("{} (probe took {:.2}ms)", self.reason, self.took.as_secs_f64() * 1000.0)
     }
 }
 
@@ -474,7 +474,7 @@ mod secret_service {
     use std::time::Instant;
 
     use super::dbus::{Bus, BusAddress, Reply, parse_address, u32_at};
-    use super::{PROBE_TIMEOUT, ProbeOutcome, SERVICE_TIMEOUT};
+    use super::{PROBE_TIMEOUT, ProbeOutcome, SERVICE_TIMEOUT, run_bounded};
 
     const SECRETS: &str = "org.freedesktop.secrets";
     const DEFAULT_COLLECTION: &str = "/org/freedesktop/secrets/aliases/default";
@@ -523,11 +523,21 @@ mod secret_service {
             Ok(a) => a,
             Err(why) => return (ProbeOutcome::NoBus, why),
         };
+        // The socket timeouts bound every read and write; a blocking
+        // `connect` to a frozen bus with a full backlog is not, so the whole
+        // conversation also runs on a worker thread as a backstop.
+        let backstop = PROBE_TIMEOUT + SERVICE_TIMEOUT.max(super::CALL_TIMEOUT);
+        run_bounded(backstop, move || converse(&address, allow_activation)).unwrap_or_else(|| {
+            (ProbeOutcome::Unresponsive, format!("the session bus did not answer within {}ms", backstop.as_millis()))
+        })
+    }
+
+    fn converse(address: &BusAddress, allow_activation: bool) -> (ProbeOutcome, String) {
         let limit = if allow_activation { super::CALL_TIMEOUT } else { PROBE_TIMEOUT };
         let deadline = Instant::now() + limit;
         let timed_out =
             |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock);
-        let mut bus = match Bus::connect(&address, deadline) {
+        let mut bus = match Bus::connect(address, deadline) {
             Ok(bus) => bus,
             Err(e) if timed_out(&e) => {
                 return (
