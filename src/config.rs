@@ -26,6 +26,8 @@ pub const ENV_NO_EXPIRY_THRESHOLD: &str = "KUBE_CREDENTIAL_CACHE_NO_EXPIRY_THRES
 pub const ENV_CACHEKEY_ENV_LIST: &str = "KUBE_CREDENTIAL_CACHE_CACHEKEY_ENV_LIST";
 /// Truthy → explain every decision on stderr.
 pub const ENV_DEBUG: &str = "KUBE_CREDENTIAL_CACHE_DEBUG";
+/// Largest secret stored in one keyring entry; longer ones are split.
+pub const ENV_KEYRING_ENTRY_LIMIT: &str = "KUBE_CREDENTIAL_CACHE_KEYRING_ENTRY_LIMIT";
 /// The kubeconfig user name, set by `kcc inject` in the exec env.
 pub const ENV_USER: &str = "KUBE_CREDENTIAL_CACHE_USER";
 
@@ -39,7 +41,26 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (ENV_NO_EXPIRY_THRESHOLD, "24h"),
     (ENV_CACHEKEY_ENV_LIST, "KUBE_CREDENTIAL_CACHE_USER,AWS_PROFILE,AWS_REGION,AWS_VAULT"),
     (ENV_DEBUG, "off"),
+    (ENV_KEYRING_ENTRY_LIMIT, "2560 on Windows, 3000 on macOS, 65536 elsewhere (bytes)"),
 ];
+
+/// The default per-entry limit of this platform, in bytes: Windows'
+/// `CRED_MAX_CREDENTIAL_BLOB_SIZE` (2,560), about 3,000 on macOS through the
+/// usual APIs, and 64 KiB elsewhere (the Secret Service documents no limit;
+/// this keeps one D-Bus message small and never splits a real credential).
+pub const DEFAULT_KEYRING_ENTRY_LIMIT: usize = if cfg!(windows) {
+    2560
+} else if cfg!(target_os = "macos") {
+    3000
+} else {
+    65536
+};
+
+/// The smallest per-entry limit accepted: the split header must fit.
+pub const MIN_KEYRING_ENTRY_LIMIT: usize = 128;
+
+/// The largest per-entry limit accepted (16 MiB).
+pub const MAX_KEYRING_ENTRY_LIMIT: usize = 16 << 20;
 
 const DEFAULT_KEY_ENV: [&str; 4] = [ENV_USER, "AWS_PROFILE", "AWS_REGION", "AWS_VAULT"];
 
@@ -91,6 +112,8 @@ pub struct Config {
     pub key_env: Vec<String>,
     /// Explain decisions on stderr.
     pub debug: bool,
+    /// Largest secret, in bytes, stored in one keyring entry.
+    pub keyring_entry_limit: usize,
     /// Which settings came from the environment (for `kcc doctor`).
     pub sources: Vec<(&'static str, Source)>,
 }
@@ -205,7 +228,33 @@ impl Config {
             })?,
         };
 
-        Ok(Config { backend, file, refresh_margin, default_ttl, no_expiry_threshold, key_env, debug, sources })
+        let keyring_entry_limit = match get(ENV_KEYRING_ENTRY_LIMIT)? {
+            None => DEFAULT_KEYRING_ENTRY_LIMIT,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (MIN_KEYRING_ENTRY_LIMIT..=MAX_KEYRING_ENTRY_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        variable: ENV_KEYRING_ENTRY_LIMIT,
+                        value: v,
+                        problem: format!(
+                            "expected a number of bytes from {MIN_KEYRING_ENTRY_LIMIT} to {MAX_KEYRING_ENTRY_LIMIT}, e.g. {ENV_KEYRING_ENTRY_LIMIT}=2560"
+                        ),
+                    });
+                }
+            },
+        };
+
+        Ok(Config {
+            backend,
+            file,
+            refresh_margin,
+            default_ttl,
+            no_expiry_threshold,
+            key_env,
+            debug,
+            keyring_entry_limit,
+            sources,
+        })
     }
 
     /// Where `variable` came from.
@@ -259,6 +308,9 @@ mod tests {
         assert_eq!(cfg(&[(ENV_BACKEND, "disk")]).unwrap_err().variable, ENV_BACKEND);
         assert_eq!(cfg(&[(ENV_DEBUG, "maybe")]).unwrap_err().variable, ENV_DEBUG);
         assert_eq!(cfg(&[(ENV_DEFAULT_TTL, "-1h")]).unwrap_err().variable, ENV_DEFAULT_TTL);
+        for bad in ["12", "lots", "-1", "99999999999"] {
+            assert_eq!(cfg(&[(ENV_KEYRING_ENTRY_LIMIT, bad)]).unwrap_err().variable, ENV_KEYRING_ENTRY_LIMIT, "{bad}");
+        }
     }
 
     #[test]
@@ -268,5 +320,7 @@ mod tests {
         assert!(c.debug);
         assert_eq!(c.key_env, ["A", "B", "C"]);
         assert_eq!(c.source(ENV_BACKEND), Source::Env);
+        assert_eq!(cfg(&[(ENV_KEYRING_ENTRY_LIMIT, " 2560 ")]).unwrap().keyring_entry_limit, 2560);
+        assert_eq!(cfg(&[]).unwrap().keyring_entry_limit, DEFAULT_KEYRING_ENTRY_LIMIT);
     }
 }

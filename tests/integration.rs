@@ -8,7 +8,8 @@ mod apiserver;
 mod kube;
 
 mod cache;
-mod kubectl;
-mod inject;
 mod clear;
 mod doctor;
+mod inject;
+mod keyring;
+mod kubectl;

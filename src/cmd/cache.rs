@@ -12,7 +12,7 @@ use color_eyre::Result;
 use color_eyre::eyre::{WrapErr, eyre};
 use jiff::Timestamp;
 
-use crate::config::{BackendChoice, Config, ENV_BACKEND, ENV_USER};
+use crate::config::{BackendChoice, Config, ENV_USER};
 use crate::credential::{self, ExecInfo, ExpirySource};
 use crate::diagnostics::{self, Decision, Diag};
 use crate::key;
@@ -68,7 +68,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
     diag.debug(|| format!("cache key: {key}"));
 
     let store = match open_store(&config, &diag) {
-        Ok(store) => Some(store),
+        Ok(store) => store,
         Err(e) => {
             if config.backend == BackendChoice::Keyring {
                 return Err(e);
@@ -159,35 +159,42 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
                 parts: 1,
             };
             if let Err(e) = store.put(&key.text, &json, meta, now, &diag) {
-                diag.warn(&format!(
-                    "cannot write the cache {} ({e}); the credential is served but not cached",
-                    store.paths.file.display()
-                ));
+                let place = match store.backend {
+                    Backend::File => store.paths.file.display().to_string(),
+                    Backend::Keyring => "in the keyring".into(),
+                };
+                diag.warn(&format!("cannot write the cache {place} ({e}); the credential is served but not cached"));
             }
         }
     }
     Ok(print_credential(&run.stdout, false))
 }
 
-/// Picks the store for this call.
-fn open_store(config: &Config, _diag: &Diag) -> Result<Store> {
-    let backend = match config.backend {
-        BackendChoice::Auto | BackendChoice::File => Backend::File,
-        BackendChoice::Keyring => {
-            return Err(eyre!(ExitWith {
-                code: 1,
-                message: format!(
-                    "{ENV_BACKEND}=keyring: the keyring backend is not available in this version; set {ENV_BACKEND}=file or unset it"
-                ),
-            }));
+/// Picks the store for this call: `Ok(None)` when a secret store is present
+/// but unusable (locked, denied), so the credential is served uncached; an
+/// error when the keyring is forced and unreachable. With the file backend
+/// forced no keyring code runs; with `auto` and no session bus the probe is an
+/// environment check and one `stat`.
+fn open_store(config: &Config, diag: &Diag) -> Result<Option<Store>> {
+    let (selection, _probe) = store::select(config.backend);
+    let backend = match selection {
+        store::Selection::Use(backend, why) => {
+            diag.debug(|| format!("backend: {} ({why})", backend.as_str()));
+            backend
+        }
+        store::Selection::NoCache(why) => {
+            diag.debug(|| format!("backend: none, not caching: {why}"));
+            return Ok(None);
+        }
+        store::Selection::Unreachable(why) => {
+            return Err(eyre!(ExitWith { code: 1, message: why }));
         }
     };
-    _diag.debug(|| match config.backend {
-        BackendChoice::Auto => "backend: file (auto: the keyring backend is not available in this version)".into(),
-        _ => "backend: file (forced by KUBE_CREDENTIAL_CACHE_BACKEND)".into(),
-    });
     let paths = StorePaths::resolve(config.file.as_ref()).map_err(|e| eyre!(e))?;
-    Ok(Store::new(paths, backend))
+    Ok(Some(match backend {
+        Backend::File => Store::new(paths, backend),
+        Backend::Keyring => Store::with_keyring(paths, store::Keyring::new(config.keyring_entry_limit)),
+    }))
 }
 
 /// Why a valid credential should still not be cached, if it should not.

@@ -27,7 +27,7 @@ use color_eyre::Result;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::cli::DoctorArgs;
-use crate::config::{self, BackendChoice, Config, SETTINGS};
+use crate::config::{self, Config, SETTINGS};
 use crate::credential::ExecInfo;
 use crate::diagnostics::{self, Decision, Miss};
 use crate::key;
@@ -176,35 +176,37 @@ fn default_config() -> Config {
     Config::from_lookup(|_| None).unwrap_or_else(|_| unreachable!("the defaults are valid"))
 }
 
-/// The backend `kcc cache` would pick, and why.
-///
-/// HOOK(keyring): when the keyring backend lands, `auto` runs its bounded
-/// probe here, fills `probe` (reachable, duration, reason) and picks
-/// `keyring` or `file` with the same words its debug output uses; `keyring`
-/// unreachable becomes a `keyring-unavailable` problem with its reason.
+/// The backend `kcc cache` would pick, and why: the same bounded probe and
+/// the same words as `kcc cache`'s debug output ([`store::select`]).
 fn backend(config: &Config, findings: &mut Findings) -> BackendReport {
-    let (chosen, reason) = match config.backend {
-        BackendChoice::Auto => (Some("file"), "auto: the keyring backend is not available in this version".to_string()),
-        BackendChoice::File => (Some("file"), format!("forced by {}=file", config::ENV_BACKEND)),
-        BackendChoice::Keyring => {
+    let (selection, probe) = store::select(config.backend);
+    let probe = probe.map(|p| ProbeReport {
+        reachable: p.outcome == store::ProbeOutcome::Available,
+        millis: p.took.as_secs_f64() * 1000.0,
+        reason: p.reason.clone(),
+    });
+    let (chosen, reason) = match selection {
+        store::Selection::Use(backend, why) => (Some(backend.as_str()), why),
+        store::Selection::NoCache(why) => {
+            findings.problem(
+                "keyring-unusable",
+                Some(config::ENV_BACKEND),
+                format!("credentials are served but not cached: {why}"),
+                format!("unlock the keyring (log in to the desktop session), or set {}=file", config::ENV_BACKEND),
+            );
+            (None, why)
+        }
+        store::Selection::Unreachable(why) => {
             findings.problem(
                 "keyring-unavailable",
                 Some(config::ENV_BACKEND),
-                format!(
-                    "{}=keyring but the keyring backend is not available in this version: every kcc-cache call fails",
-                    config::ENV_BACKEND
-                ),
-                format!("set {}=file or unset it", config::ENV_BACKEND),
+                format!("every kcc-cache call fails: {why}"),
+                format!("start and unlock the Secret Service, or set {}=file", config::ENV_BACKEND),
             );
-            (None, "keyring forced, but not available in this version".to_string())
+            (None, why)
         }
     };
-    BackendReport {
-        setting: config.backend.as_str().to_string(),
-        chosen: chosen.map(String::from),
-        reason,
-        probe: None,
-    }
+    BackendReport { setting: config.backend.as_str().to_string(), chosen: chosen.map(String::from), reason, probe }
 }
 
 fn octal(mode: u32) -> String {

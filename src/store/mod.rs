@@ -12,11 +12,19 @@
 //!   `io::Result`s and decide to warn and carry on.
 //!
 //! Beside the credentials sits a non-secret index ([`index`]): key, user,
-//! server, apiVersion, expiry and where the expiry came from, so `kcc clear`
-//! and `kcc doctor` can explain entries without reading secrets.
+//! server, apiVersion, expiry, where the expiry came from, the backend and how
+//! many keyring entries a secret occupies, so `kcc clear` and `kcc doctor` can
+//! list and explain entries without reading (or unlocking) secrets.
+//!
+//! Two backends hold the secrets: the 0600 JSON file ([`file`]) and the OS
+//! keyring ([`keyring`]). With the keyring nothing secret is written to disk:
+//! `cache.json` is not written (a plaintext entry left there for the same key
+//! is removed), only the index records the entry. [`select`] implements
+//! `KUBE_CREDENTIAL_CACHE_BACKEND`.
 
 pub mod file;
 pub mod index;
+pub mod keyring;
 
 use std::io;
 use std::path::PathBuf;
@@ -24,12 +32,18 @@ use std::path::PathBuf;
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
 
+use crate::config::{BackendChoice, ENV_BACKEND};
 use crate::credential::{CredentialHead, is_fresh};
 use crate::diagnostics::{Decision, Diag, Miss};
 use crate::lock::FileLock;
 use crate::paths::StorePaths;
 
 pub use index::IndexEntry;
+pub use keyring::{Keyring, KeyringError, Probe, ProbeOutcome};
+
+/// At most this many expired keyring entries are deleted by one `put`, so
+/// pruning never makes a refresh slow; the rest go on later puts.
+const PRUNE_PER_PUT: usize = 8;
 
 /// What the store holds under a key.
 #[derive(Debug)]
@@ -49,6 +63,8 @@ pub enum Lookup {
 pub enum Backend {
     /// The 0600 JSON file.
     File,
+    /// The OS secret store (Secret Service, Keychain, Credential Manager).
+    Keyring,
 }
 
 impl Backend {
@@ -56,6 +72,7 @@ impl Backend {
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::File => "file",
+            Backend::Keyring => "keyring",
         }
     }
 }
@@ -67,6 +84,56 @@ pub struct Store {
     pub paths: StorePaths,
     /// Where credentials go.
     pub backend: Backend,
+    /// The keyring handle, when `backend` is [`Backend::Keyring`].
+    keyring: Option<Keyring>,
+}
+
+/// What `KUBE_CREDENTIAL_CACHE_BACKEND` comes to on this machine right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Use this backend; the text says why.
+    Use(Backend, String),
+    /// A secret store is there but cannot be used now (locked, denied,
+    /// unresponsive): serve credentials without caching them — never fall
+    /// back to plaintext. The text says why and what to do.
+    NoCache(String),
+    /// The keyring is forced but unreachable: an error that says how to fix it.
+    Unreachable(String),
+}
+
+/// Applies `KUBE_CREDENTIAL_CACHE_BACKEND`: `file` does no probing at all;
+/// `auto` probes without starting anything (see [`keyring::probe`]) and takes
+/// the keyring when a secret store answers, the file when there is none;
+/// `keyring` lets D-Bus activate a Secret Service and fails when none answers.
+/// Returns the probe too, for debug output and `kcc doctor`.
+pub fn select(choice: BackendChoice) -> (Selection, Option<Probe>) {
+    if choice == BackendChoice::File {
+        return (Selection::Use(Backend::File, format!("forced by {ENV_BACKEND}=file")), None);
+    }
+    let forced = choice == BackendChoice::Keyring;
+    let probe = keyring::probe(forced);
+    let why = probe.describe();
+    let selection = match (probe.outcome, forced) {
+        (ProbeOutcome::Available, false) => Selection::Use(Backend::Keyring, format!("auto: {why}")),
+        (ProbeOutcome::Available, true) => {
+            Selection::Use(Backend::Keyring, format!("forced by {ENV_BACKEND}=keyring: {why}"))
+        }
+        (ProbeOutcome::NoBus | ProbeOutcome::NoService, false) => {
+            Selection::Use(Backend::File, format!("auto: no secret store reachable: {why}"))
+        }
+        (ProbeOutcome::Locked, _) => Selection::NoCache(format!(
+            "{why}; the credential is served but not cached (kcc never falls back to plaintext while a keyring is present; set {ENV_BACKEND}=file to use the file store)"
+        )),
+        (ProbeOutcome::Unresponsive, false) => Selection::NoCache(format!(
+            "a secret store is present but unusable: {why}; the credential is served but not cached (set {ENV_BACKEND}=file to use the file store)"
+        )),
+        (ProbeOutcome::NoBus | ProbeOutcome::NoService | ProbeOutcome::Unresponsive, true) => {
+            Selection::Unreachable(format!(
+                "{ENV_BACKEND}=keyring but no secret store is reachable: {why}; start the Secret Service (e.g. gnome-keyring-daemon) in your session and unlock it, or set {ENV_BACKEND}=file"
+            ))
+        }
+    };
+    (selection, Some(probe))
 }
 
 /// Judges a stored credential: served (hit) or not, and why.
@@ -200,14 +267,32 @@ fn entry_infos(entries: &file::Entries, idx: &index::Index) -> Vec<EntryInfo> {
 }
 
 impl Store {
-    /// A store at `paths` using `backend`.
+    /// A file-backed store at `paths`.
     pub fn new(paths: StorePaths, backend: Backend) -> Store {
-        Store { paths, backend }
+        debug_assert_eq!(backend, Backend::File, "use Store::with_keyring");
+        Store { paths, backend: Backend::File, keyring: None }
+    }
+
+    /// A keyring-backed store whose index and locks live at `paths`.
+    pub fn with_keyring(paths: StorePaths, keyring: Keyring) -> Store {
+        Store { paths, backend: Backend::Keyring, keyring: Some(keyring) }
+    }
+
+    /// The keyring handle, when the keyring holds the secrets.
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_ref()
     }
 
     /// Looks `key` up. The hot path: one read, no lock, no full parse of a
-    /// file kcc wrote.
+    /// file kcc wrote; with the keyring one bounded keyring read.
     pub fn lookup(&self, key: &str) -> Lookup {
+        if let Some(keyring) = &self.keyring {
+            return match keyring.get(key) {
+                Ok(Some(json)) => Lookup::Found(json),
+                Ok(None) => Lookup::Missing,
+                Err(e) => Lookup::Unreadable(e.to_string()),
+            };
+        }
         match file::read(&self.paths.file) {
             Ok(None) => Lookup::Missing,
             Ok(Some(bytes)) => match file::find(&bytes, key) {
@@ -279,34 +364,54 @@ impl Store {
     }
 
     /// Stores `credential_json` under `key`, pruning expired entries, and
-    /// records its metadata in the index.
+    /// records its metadata (with the backend and the number of keyring
+    /// entries) in the index.
     pub fn put(
         &self,
         key: &str,
         credential_json: &str,
-        meta: IndexEntry,
+        mut meta: IndexEntry,
         now: Timestamp,
         diag: &Diag,
     ) -> io::Result<()> {
         let lock = self.lock(diag)?;
-        let (mut entries, corrupt) = self.load_locked(&lock)?;
-        if let Some(message) = corrupt {
-            diag.warn(&message);
-        }
-        let before = entries.len();
-        entries.retain(|_, raw| CredentialHead::parse(raw.get()).and_then(|h| h.expiry()).is_some_and(|t| t > now));
-        let pruned = before - entries.len();
-        if pruned > 0 {
-            diag.debug(|| {
-                format!("pruned {pruned} expired entr{} from the store", if pruned == 1 { "y" } else { "ies" })
-            });
-        }
-        let raw = serde_json::value::RawValue::from_string(credential_json.to_string())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        entries.insert(key.to_string(), raw);
-        self.save_locked(&lock, &entries)?;
         let mut idx = index::Index::load(&self.paths.index());
-        idx.entries.retain(|k, _| entries.contains_key(k));
+        meta.backend = self.backend.as_str().into();
+        if let Some(keyring) = &self.keyring {
+            let written = keyring.set(key, credential_json)?;
+            meta.parts = written.parts;
+            diag.debug(|| match (written.changed, written.parts) {
+                (false, _) => "the keyring already holds this credential; not rewritten".into(),
+                (true, 1) => "stored in the keyring".into(),
+                (true, n) => {
+                    format!("stored in the keyring, split across {n} entries (limit {} bytes)", keyring.entry_limit())
+                }
+            });
+            self.prune_keyring(keyring, &mut idx, now, diag);
+            // A plaintext copy of the same key (from the file backend) must not outlive this.
+            self.remove_from_file(&lock, key, diag)?;
+        } else {
+            let (mut entries, corrupt) = self.load_locked(&lock)?;
+            if let Some(message) = corrupt {
+                diag.warn(&message);
+            }
+            let before = entries.len();
+            entries.retain(|_, raw| CredentialHead::parse(raw.get()).and_then(|h| h.expiry()).is_some_and(|t| t > now));
+            let pruned = before - entries.len();
+            if pruned > 0 {
+                diag.debug(|| {
+                    format!("pruned {pruned} expired entr{} from the store", if pruned == 1 { "y" } else { "ies" })
+                });
+            }
+            let raw = serde_json::value::RawValue::from_string(credential_json.to_string())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            entries.insert(key.to_string(), raw);
+            self.save_locked(&lock, &entries)?;
+            meta.parts = 1;
+            // Keyring entries are not in the file; they stay until a keyring
+            // run prunes them or `kcc clear` removes them.
+            idx.entries.retain(|k, e| e.backend == Backend::Keyring.as_str() || entries.contains_key(k));
+        }
         idx.entries.insert(key.to_string(), meta);
         idx.save(&self.paths.index())
     }
@@ -387,7 +492,80 @@ impl Store {
     /// error that keeps the index row, so a later clear can retry). With the
     /// file backend only, such an entry is stale metadata and there is
     /// nothing to delete.
-    fn remove_secret(&self, _entry: &EntryInfo) -> io::Result<()> {
+    fn remove_secret(&self, entry: &EntryInfo) -> io::Result<()> {
+        if let Some(keyring) = &self.keyring {
+            let parts = entry.meta.as_ref().map_or(1, |m| m.parts);
+            keyring.remove(&entry.key, parts)?;
+        }
         Ok(())
+    }
+
+    /// Deletes the secrets of keyring entries the index says have expired:
+    /// best effort, at most [`PRUNE_PER_PUT`] per call, each bounded.
+    fn prune_keyring(&self, keyring: &Keyring, idx: &mut index::Index, now: Timestamp, diag: &Diag) {
+        let expired: Vec<(String, u32)> = idx
+            .entries
+            .iter()
+            .filter(|(_, e)| e.backend == Backend::Keyring.as_str())
+            .filter(|(_, e)| e.expiry.parse::<Timestamp>().is_ok_and(|t| t <= now))
+            .map(|(k, e)| (k.clone(), e.parts))
+            .take(PRUNE_PER_PUT)
+            .collect();
+        for (key, parts) in expired {
+            match keyring.remove(&key, parts) {
+                Ok(_) => {
+                    idx.entries.remove(&key);
+                    diag.debug(|| format!("pruned an expired keyring entry ({key})"));
+                }
+                Err(e) => {
+                    diag.debug(|| format!("cannot prune the expired keyring entry {key}: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Removes `key` from `cache.json` if it is there (under the store lock).
+    fn remove_from_file(&self, lock: &FileLock, key: &str, diag: &Diag) -> io::Result<bool> {
+        let Some(bytes) = file::read(&self.paths.file)? else { return Ok(false) };
+        if !matches!(file::find(&bytes, key), Ok(Some(_))) {
+            return Ok(false);
+        }
+        let (mut entries, _) = self.load_locked(lock)?;
+        if entries.remove(key).is_none() {
+            return Ok(false);
+        }
+        self.save_locked(lock, &entries)?;
+        diag.debug(|| format!("removed the plaintext copy of this key from {}", self.paths.file.display()));
+        Ok(true)
+    }
+
+    /// Every entry the index knows, with its metadata (no secret is read).
+    pub fn list_index(&self) -> Vec<(String, IndexEntry)> {
+        index::Index::load(&self.paths.index()).entries.into_iter().collect()
+    }
+
+    /// Removes `key` everywhere this store can reach: its keyring entries
+    /// (all split parts) when the keyring is open, the file entry, the index
+    /// entry. Returns whether anything was removed.
+    pub fn remove(&self, key: &str, diag: &Diag) -> io::Result<bool> {
+        let lock = self.lock(diag)?;
+        let mut idx = index::Index::load(&self.paths.index());
+        let known = idx.entries.get(key).cloned();
+        let mut removed = self.remove_from_file(&lock, key, diag)?;
+        if let Some(keyring) = &self.keyring {
+            let parts = known.as_ref().map_or(1, |e| e.parts);
+            removed |= keyring.remove(key, parts)? > 0;
+        } else if known.as_ref().is_some_and(|e| e.backend == Backend::Keyring.as_str()) {
+            // Without the keyring its secret stays; keep the index entry so a
+            // keyring run can still find and remove it.
+            diag.debug(|| format!("{key} lives in the keyring, which is not open; its index entry is kept"));
+            return Ok(removed);
+        }
+        if idx.entries.remove(key).is_some() {
+            idx.save(&self.paths.index())?;
+            removed = true;
+        }
+        Ok(removed)
     }
 }

@@ -1,0 +1,466 @@
+//! The keyring backend against a real Secret Service: a private session bus
+//! and gnome-keyring per test, inside the test's own HOME/XDG world, never
+//! the user's.
+//!
+//! Needs `dbus-daemon`, `gnome-keyring-daemon`, `secret-tool` and `dbus-send`
+//! (Debian: `dbus gnome-keyring libsecret-tools`). Without them the tests
+//! that need a Secret Service skip with a loud message — unless
+//! `KCC_REQUIRE_KEYRING=1` (CI sets it), which turns the skip into a failure.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+const SECRETS: &str = "org.freedesktop.secrets";
+
+/// A private session bus, optionally with an unlocked gnome-keyring on it.
+/// Both daemons are killed by pid when it is dropped.
+struct SecretService {
+    bus: Child,
+    keyring: Option<Child>,
+    address: String,
+    run_dir: PathBuf,
+    world_home: PathBuf,
+    world_data: PathBuf,
+}
+
+impl Drop for SecretService {
+    fn drop(&mut self) {
+        if let Some(k) = &mut self.keyring {
+            let _ = k.kill();
+            let _ = k.wait();
+        }
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+}
+
+/// Whether a missing fixture must fail the test instead of skipping it.
+fn keyring_required() -> bool {
+    std::env::var("KCC_REQUIRE_KEYRING").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Skips (loudly) or fails, depending on `KCC_REQUIRE_KEYRING`.
+fn unavailable(why: &str) -> Option<SecretService> {
+    if keyring_required() {
+        panic!("KCC_REQUIRE_KEYRING is set but the Secret Service fixture cannot start: {why}");
+    }
+    eprintln!(
+        "\n!!!!! SKIPPED: the Secret Service fixture cannot start: {why}\n!!!!! install dbus, gnome-keyring and libsecret-tools; CI sets KCC_REQUIRE_KEYRING=1 to make this a failure\n"
+    );
+    None
+}
+
+impl SecretService {
+    /// A bus only (no Secret Service), its address exported into `w`.
+    fn bus_only(w: &mut World) -> Option<SecretService> {
+        let run_dir = w.path("run");
+        fs::create_dir_all(&run_dir).unwrap();
+        fs::set_permissions(&run_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let socket = run_dir.join("bus");
+        let mut bus = match Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .arg(format!("--address=unix:path={}", socket.display()))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &w.home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => return unavailable(&format!("cannot run dbus-daemon: {e}")),
+        };
+        let mut line = String::new();
+        let stdout = bus.stdout.take().unwrap();
+        if BufReader::new(stdout).read_line(&mut line).is_err() || !line.starts_with("unix:") {
+            let _ = bus.kill();
+            return unavailable("dbus-daemon printed no address");
+        }
+        let address = line.trim().to_string();
+        w.set_env("DBUS_SESSION_BUS_ADDRESS", &address);
+        w.set_env("XDG_RUNTIME_DIR", run_dir.to_str().unwrap());
+        Some(SecretService {
+            bus,
+            keyring: None,
+            address,
+            run_dir,
+            world_home: w.home.clone(),
+            world_data: w.path("xdg-data"),
+        })
+    }
+
+    /// A bus with an unlocked gnome-keyring whose `login` collection is the default.
+    fn start(w: &mut World) -> Option<SecretService> {
+        let mut s = SecretService::bus_only(w)?;
+        fs::create_dir_all(&s.world_data).unwrap();
+        let child = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &s.world_home)
+            .env("XDG_DATA_HOME", &s.world_data)
+            .env("XDG_RUNTIME_DIR", &s.run_dir)
+            .env("DBUS_SESSION_BUS_ADDRESS", &s.address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => return unavailable(&format!("cannot run gnome-keyring-daemon: {e}")),
+        };
+        // The login password on stdin, then EOF.
+        let _ = child.stdin.take().unwrap().write_all(b"kcc-test-password");
+        s.keyring = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if s.has_owner() && s.default_locked() == Some(false) {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(s);
+        unavailable("gnome-keyring never owned org.freedesktop.secrets with an unlocked default collection")
+    }
+
+    fn dbus_send(&self, args: &[&str]) -> String {
+        let out = Command::new("dbus-send")
+            .args(["--session", "--print-reply"])
+            .args(args)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .expect("run dbus-send");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn has_owner(&self) -> bool {
+        self.dbus_send(&[
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.NameHasOwner",
+            &format!("string:{SECRETS}"),
+        ])
+        .contains("boolean true")
+    }
+
+    fn default_locked(&self) -> Option<bool> {
+        let out = self.dbus_send(&[
+            &format!("--dest={SECRETS}"),
+            "/org/freedesktop/secrets/aliases/default",
+            "org.freedesktop.DBus.Properties.Get",
+            "string:org.freedesktop.Secret.Collection",
+            "string:Locked",
+        ]);
+        if out.contains("boolean true") {
+            Some(true)
+        } else if out.contains("boolean false") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// Locks the default collection (`secret-tool lock` segfaults here; the
+    /// D-Bus `Lock` call works and needs no prompt).
+    fn lock(&self) {
+        self.dbus_send(&[
+            &format!("--dest={SECRETS}"),
+            "/org/freedesktop/secrets",
+            "org.freedesktop.Secret.Service.Lock",
+            "array:objpath:/org/freedesktop/secrets/aliases/default",
+        ]);
+        assert_eq!(self.default_locked(), Some(true), "the collection did not lock");
+    }
+
+    /// `secret-tool search --all service kube-credential-cache` on the private bus.
+    fn search(&self) -> String {
+        let out = Command::new("secret-tool")
+            .args(["search", "--all", "--unlock", "service", "kube-credential-cache"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run secret-tool");
+        // secret-tool prints attributes on stderr and secrets on stdout.
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    }
+}
+
+/// Files under the world's HOME and XDG directories (not the test's own
+/// plugin files, which hold the credential on purpose) that contain `needle`.
+fn files_containing(w: &World, needle: &str) -> Vec<PathBuf> {
+    let roots = [w.home.clone(), w.cache_home.clone(), w.path("xdg-config"), w.path("xdg-data"), w.path("run")];
+    w.files()
+        .into_iter()
+        .filter(|p| roots.iter().any(|r| p.starts_with(r)))
+        .filter(|p| fs::read(p).is_ok_and(|b| b.windows(needle.len()).any(|win| win == needle.as_bytes())))
+        .collect()
+}
+
+fn index_json(w: &World) -> serde_json::Value {
+    let path = w.store_file().with_file_name("cache.index.json");
+    serde_json::from_str(&fs::read_to_string(path).unwrap_or_else(|_| "{}".into())).unwrap()
+}
+
+fn debug_cache(w: &World, args: &[&str]) -> std::process::Output {
+    w.cmd("kcc-cache").env("KUBE_CREDENTIAL_CACHE_DEBUG", "1").args(args).output().unwrap()
+}
+
+#[test]
+fn keyring_miss_then_hit_keeps_the_token_off_disk() {
+    let mut w = World::new();
+    let Some(ss) = SecretService::start(&mut w) else { return };
+    let cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    let plugin = w.plugin("plug", &cred, 0.0);
+    let plugin = plugin.to_str().unwrap();
+
+    let first = debug_cache(&w, &[plugin]);
+    assert_eq!(ok(&first).trim(), cred);
+    assert!(stderr(&first).contains("backend: keyring (auto:"), "{}", stderr(&first));
+    let second = debug_cache(&w, &[plugin]);
+    assert_eq!(ok(&second).trim(), cred);
+    assert!(stderr(&second).contains("hit:"), "{}", stderr(&second));
+    assert_eq!(w.runs("plug"), 1, "the second call must be served from the keyring");
+    assert!(!stderr(&second).contains(SECRET), "debug output leaked the token");
+
+    let found = ss.search();
+    assert!(found.contains(SECRET), "secret-tool does not find the token: {found}");
+    assert!(found.contains("Password for 'user="), "the Go kcc's label: {found}");
+    assert!(!w.store_file().exists(), "cache.json must not be written in keyring mode");
+    assert_eq!(files_containing(&w, SECRET), Vec::<PathBuf>::new(), "the token is on disk");
+    let index = index_json(&w);
+    let entries = index["entries"].as_object().unwrap();
+    assert_eq!(entries.len(), 1);
+    let entry = entries.values().next().unwrap();
+    assert_eq!(entry["backend"], "keyring");
+    assert_eq!(entry["parts"], 1);
+    let mode = fs::metadata(w.store_file().with_file_name("cache.index.json")).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+
+    // Forced keyring reads the same entry.
+    let forced = w.cmd("kcc-cache").env("KUBE_CREDENTIAL_CACHE_BACKEND", "keyring").arg(plugin).output().unwrap();
+    assert_eq!(ok(&forced).trim(), cred);
+    assert_eq!(w.runs("plug"), 1);
+}
+
+#[test]
+fn an_unchanged_credential_is_not_rewritten() {
+    let mut w = World::new();
+    let Some(ss) = SecretService::start(&mut w) else { return };
+    let out = run_helper(&w, "set-twice", "kcc-test-unchanged");
+    assert!(out.contains("first: changed=true parts=3"), "{out}");
+    assert!(out.contains("second: changed=false parts=3"), "{out}");
+    assert!(ss.search().contains("kcc-test-unchanged#3"));
+}
+
+#[test]
+fn auto_picks_file_without_a_session_bus() {
+    let mut w = World::new();
+    w.set_env("XDG_RUNTIME_DIR", w.path("no-bus-here").to_str().unwrap());
+    let cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    let plugin = w.plugin("plug", &cred, 0.0);
+    let out = debug_cache(&w, &[plugin.to_str().unwrap()]);
+    ok(&out);
+    let err = stderr(&out);
+    assert!(err.contains("backend: file (auto: no secret store reachable: no D-Bus session bus"), "{err}");
+    assert_eq!(w.store_keys().len(), 1);
+    ok(&w.cache(&[plugin.to_str().unwrap()]));
+    assert_eq!(w.runs("plug"), 1);
+}
+
+#[test]
+fn auto_picks_file_quickly_with_a_bus_but_no_secret_service() {
+    let mut w = World::new();
+    // The system's gnome-keyring is D-Bus activatable here: the probe must not start it.
+    let Some(ss) = SecretService::bus_only(&mut w) else { return };
+    let cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    let plugin = w.plugin("plug", &cred, 0.0);
+    let plugin = plugin.to_str().unwrap();
+    ok(&w.cache(&[plugin]));
+    let start = Instant::now();
+    let out = debug_cache(&w, &[plugin]);
+    let took = start.elapsed();
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("backend: file (auto: no secret store reachable: a session bus, but no Secret Service"),
+        "{err}"
+    );
+    let probe = err.split("probe took ").nth(1).and_then(|s| s.split("ms").next()).unwrap_or("?").to_string();
+    eprintln!("bus without Secret Service: whole hit {:.1} ms, probe {probe} ms", took.as_secs_f64() * 1000.0);
+    assert!(took < Duration::from_millis(500), "a hit took {took:?}");
+    assert_eq!(w.runs("plug"), 1);
+    assert!(!ss.has_owner(), "the probe activated a Secret Service");
+}
+
+#[test]
+fn forced_keyring_without_a_bus_is_a_clear_error() {
+    let mut w = World::new();
+    w.set_env("XDG_RUNTIME_DIR", w.path("no-bus-here").to_str().unwrap());
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let out = w.cmd("kcc-cache").env("KUBE_CREDENTIAL_CACHE_BACKEND", "keyring").arg(&plugin).output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("KUBE_CREDENTIAL_CACHE_BACKEND=keyring but no secret store is reachable"), "{err}");
+    assert!(err.contains("KUBE_CREDENTIAL_CACHE_BACKEND=file"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one plain line for kubectl: {err}");
+    assert!(stdout(&out).is_empty());
+    assert_eq!(w.runs("plug"), 0);
+}
+
+#[test]
+fn locked_collection_serves_without_caching() {
+    let mut w = World::new();
+    let Some(ss) = SecretService::start(&mut w) else { return };
+    ss.lock();
+    let cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    let plugin = w.plugin("plug", &cred, 0.0);
+    let plugin = plugin.to_str().unwrap();
+    for backend in ["auto", "keyring"] {
+        let out = w
+            .cmd("kcc-cache")
+            .env("KUBE_CREDENTIAL_CACHE_DEBUG", "1")
+            .env("KUBE_CREDENTIAL_CACHE_BACKEND", backend)
+            .arg(plugin)
+            .output()
+            .unwrap();
+        assert_eq!(ok(&out).trim(), cred, "{backend}");
+        let err = stderr(&out);
+        assert!(err.contains("locked") && err.contains("not cached"), "{backend}: {err}");
+        assert!(!err.contains("warning"), "a locked keyring is explained under debug only: {err}");
+    }
+    ok(&w.cache(&[plugin]));
+    assert_eq!(w.runs("plug"), 3, "nothing may be cached while the keyring is locked");
+    assert!(!w.store_file().exists(), "no plaintext fallback");
+    assert_eq!(index_json(&w)["entries"].as_object().map_or(0, |m| m.len()), 0);
+    assert_eq!(files_containing(&w, SECRET), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn parallel_cold_callers_run_the_plugin_once_with_the_keyring() {
+    let mut w = World::new();
+    let Some(_ss) = SecretService::start(&mut w) else { return };
+    let cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    let plugin = w.plugin("slow", &cred, 0.5);
+    let children: Vec<Child> = (0..16)
+        .map(|_| {
+            w.cmd("kcc-cache")
+                .env("KUBE_CREDENTIAL_CACHE_BACKEND", "keyring")
+                .arg(&plugin)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(ok(&out).trim(), cred);
+    }
+    assert_eq!(w.runs("slow"), 1, "16 parallel cold callers must share one plugin run");
+    assert!(!w.store_file().exists());
+}
+
+#[test]
+fn a_credential_larger_than_the_entry_limit_round_trips_split_and_is_removed_whole() {
+    let mut w = World::new();
+    let Some(ss) = SecretService::start(&mut w) else { return };
+    w.set_env("KUBE_CREDENTIAL_CACHE_KEYRING_ENTRY_LIMIT", "256");
+    let token = format!("{SECRET}-{}", "x".repeat(1500));
+    let big = credential("v1", &token, Some(&in_secs(3600)));
+    let plugin = w.plugin("big", &big, 0.0);
+    let plugin = plugin.to_str().unwrap();
+    let first = debug_cache(&w, &[plugin]);
+    assert_eq!(ok(&first).trim(), big);
+    assert_eq!(ok(&w.cache(&[plugin])).trim(), big);
+    assert_eq!(w.runs("big"), 1, "the split credential must be served from the keyring");
+
+    let index = index_json(&w);
+    let (key, entry) = index["entries"].as_object().unwrap().iter().next().unwrap();
+    let parts = entry["size"].as_u64().unwrap().div_ceil(256);
+    assert!(parts >= 6, "{entry}");
+    assert_eq!(entry["parts"], parts);
+    assert!(stderr(&first).contains(&format!("split across {parts} entries (limit 256 bytes)")), "{}", stderr(&first));
+    let found = ss.search();
+    assert!(found.contains(&format!("kcc-split:v1:{parts}:")), "{found}");
+    for i in 1..=parts {
+        assert!(found.contains(&format!("{key}#{i}")), "part {i} missing: {found}");
+    }
+    assert!(!found.contains(&format!("{key}#{}", parts + 1)));
+    assert_eq!(files_containing(&w, SECRET), Vec::<PathBuf>::new());
+
+    // A small credential afterwards leaves no stale parts behind.
+    let small = credential("v1", SECRET, Some(&in_secs(7200)));
+    w.set_plugin_output("big", &small);
+    let refresh = w.cmd("kcc-cache").env("KUBE_CREDENTIAL_CACHE_REFRESH_MARGIN", "61m").arg(plugin).output().unwrap();
+    assert_eq!(ok(&refresh).trim(), small);
+    assert_eq!(w.runs("big"), 2);
+    let found = ss.search();
+    assert!(!found.contains(&format!("{key}#1")), "stale parts: {found}");
+    assert!(!found.contains("kcc-split"), "{found}");
+
+    // Split again, then removed through the store API `kcc clear` will use.
+    let big = credential("v1", &token, Some(&in_secs(10800)));
+    w.set_plugin_output("big", &big);
+    let refresh = w.cmd("kcc-cache").env("KUBE_CREDENTIAL_CACHE_REFRESH_MARGIN", "121m").arg(plugin).output().unwrap();
+    assert_eq!(ok(&refresh).trim(), big);
+    assert_eq!(w.runs("big"), 3);
+    assert!(ss.search().contains(&format!("{key}#{parts}")));
+    let removed = run_helper(&w, "remove", key);
+    assert!(removed.contains("removed: true"), "{removed}");
+    let found = ss.search();
+    assert!(!found.contains("kube-credential-cache"), "entries left after removal: {found}");
+    assert_eq!(index_json(&w)["entries"].as_object().map_or(0, |m| m.len()), 0);
+}
+
+/// Runs [`keyring_library_helper`] in a child test process with the world's
+/// environment: the keyring crate reads the bus address from its own process
+/// environment, which a test must not change under its siblings. Used until
+/// `kcc clear` exists to drive the store API it will call.
+fn run_helper(w: &World, action: &str, key: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let out = w
+        .cmd(&exe)
+        .args(["--exact", "keyring::keyring_library_helper", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("KCC_TEST_HELPER", action)
+        .env("KCC_TEST_KEY", key)
+        .env("KCC_TEST_STORE_FILE", w.store_file())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+/// Not a test on its own: the child half of [`run_helper`].
+#[test]
+#[ignore = "helper process of the keyring tests"]
+fn keyring_library_helper() {
+    use kcc::store::{Keyring, Store};
+    let (Ok(action), Ok(key)) = (std::env::var("KCC_TEST_HELPER"), std::env::var("KCC_TEST_KEY")) else { return };
+    let file = std::env::var_os("KCC_TEST_STORE_FILE").unwrap();
+    let paths = kcc::paths::StorePaths::resolve(Some(&file)).unwrap();
+    match action.as_str() {
+        "remove" => {
+            let store = Store::with_keyring(paths, Keyring::new(256));
+            let listed: Vec<String> = store.list_index().into_iter().map(|(k, _)| k).collect();
+            assert_eq!(listed, std::slice::from_ref(&key));
+            let removed = store.remove(&key, &kcc::diagnostics::Diag::new(true)).unwrap();
+            println!("removed: {removed}");
+        }
+        "set-twice" => {
+            let keyring = Keyring::new(128);
+            let secret = "s".repeat(300);
+            let first = keyring.set(&key, &secret).unwrap();
+            println!("first: changed={} parts={}", first.changed, first.parts);
+            let second = keyring.set(&key, &secret).unwrap();
+            println!("second: changed={} parts={}", second.changed, second.parts);
+            assert_eq!(keyring.get(&key).unwrap().as_deref(), Some(secret.as_str()));
+        }
+        other => panic!("unknown helper action {other}"),
+    }
+}
