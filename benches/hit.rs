@@ -97,12 +97,12 @@ fn main() {
             t_aws_hit.push(time(&mut through));
             t_true2.push(time(&mut Command::new("/bin/true")));
         }
-        let (m_aws, m_aws_hit) = (median(t_aws), median(t_aws_hit));
-        println!("| aws eks get-token (real, offline) | {:.1} | {:.0}x |", ms(m_aws), ms(m_aws) / ms(median(t_true2)));
+        let (m_aws, m_aws_hit, m_true2) = (median(t_aws), median(t_aws_hit), median(t_true2));
+        println!("| aws eks get-token (real, offline) | {:.1} | {:.0}x |", ms(m_aws), ms(m_aws) / ms(m_true2));
         println!(
             "| kcc-cache hit wrapping aws eks get-token | {:.3} | {:.2}x (aws is {:.0}x slower) |",
             ms(m_aws_hit),
-            ms(m_aws_hit) / ms(median(t_true2)),
+            ms(m_aws_hit) / ms(m_true2),
             ms(m_aws) / ms(m_aws_hit)
         );
     } else {
