@@ -290,3 +290,47 @@ fn the_test_server_stops_when_dropped() {
     drop(server);
     assert!(!apiserver::listening(port), "the server still listens on {port} after drop");
 }
+
+#[test]
+fn kcc_inject_in_place_then_kubectl_runs_real_aws_once() {
+    // The user's journey: a kubeconfig that runs `aws eks get-token`
+    // directly, `kcc-injector -i` once, then kubectl as usual.
+    let w = World::new();
+    counting_aws(&w);
+    let server = ApiServer::start(&w);
+    let mut user = ExecUser::new("aws").api("v1beta1").args(&GET_TOKEN[1..]);
+    for (name, value) in aws_env(&w) {
+        user = user.env(name, value);
+    }
+    let kubeconfig = w.path("kubeconfig");
+    write_kubeconfig(&kubeconfig, &server, &user);
+
+    version_ok(&w, &kubeconfig);
+    assert_eq!(w.runs("aws"), 1, "before inject kubectl runs aws itself");
+
+    ok(&w.cmd("kcc-injector").arg("-i").arg(&kubeconfig).output().expect("run kcc-injector"));
+    let injected = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(injected.contains("command: kcc-cache"), "{injected}");
+    assert!(injected.contains("KUBE_CREDENTIAL_CACHE_USER"), "{injected}");
+
+    for _ in 0..3 {
+        version_ok(&w, &kubeconfig);
+    }
+    assert_eq!(w.runs("aws"), 2, "after inject aws runs once for three kubectl calls");
+    let accepted = server.accepted();
+    assert_eq!(accepted.len(), 4, "requests: {:?}", server.requests());
+    assert!(accepted.iter().all(|r| r.auth.as_deref() == Some("aws")), "{accepted:?}");
+    let through_kcc = &accepted[1..];
+    assert!(
+        through_kcc.iter().all(|r| r.token_sha256 == through_kcc[0].token_sha256),
+        "the three calls after inject share one cached token: {accepted:?}"
+    );
+
+    // Restore: kubectl runs aws directly again, on every call.
+    ok(&w.cmd("kcc").args(["inject", "-i", "-r"]).arg(&kubeconfig).output().expect("run kcc inject -r"));
+    let restored = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(restored.contains("command: aws") && !restored.contains("kcc-cache"), "{restored}");
+    version_ok(&w, &kubeconfig);
+    version_ok(&w, &kubeconfig);
+    assert_eq!(w.runs("aws"), 4, "restored users run aws on every call");
+}
