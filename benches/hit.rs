@@ -1,17 +1,52 @@
-//! The cache-hit benchmark: whole-process wall time of `kcc-cache` serving a
-//! cached credential, as ratios against starting `/bin/true` and against the
-//! real `aws eks get-token`, all measured side by side in one run (these
-//! machines are shared and noisy, so only ratios from one run mean anything).
-//!
-//! Run: `cargo bench --bench hit` (builds the release binary). Prints a
-//! markdown table the README carries. Runs are interleaved (true, hit, true,
-//! hit, …) so drift in machine load hits every column alike; the median is
+//! kcc's benchmark: whole-process wall times, reported as ratios measured
+//! side by side in one run (these machines are shared and noisy, so only
+//! ratios from one run mean anything). Runs are interleaved (a, b, c, a, b,
+//! c, …) so drift in machine load hits every column alike; medians are
 //! reported.
+//!
+//! Run: `cargo bench --bench hit` for the build as configured, or
+//! `.ci/bench` for the statically linked release build that kcc ships on
+//! Linux (the start-up figures depend on it: a dynamically linked Rust
+//! program pays ~0.4x `/bin/true` in the loader alone). Prints markdown
+//! tables the README carries, and a mermaid chart.
+//!
+//! Sections:
+//! 1. start-up: a file-backend hit and a keyring-backend hit (private
+//!    gnome-keyring) against starting `/bin/true`;
+//! 2. miss overhead: kcc wrapping an instant plugin vs the plugin alone;
+//! 3. store scaling: a hit with 1, 100, 1,000 and 10,000 entries;
+//! 4. the real `aws eks get-token` alone vs a hit wrapping it;
+//! 5. `kubectl get --raw /version` against the local TLS API server: a
+//!    plain aws user, the same user through kcc (hit), an instant plugin;
+//! 6. concurrency: 64 simultaneous cold callers for one key.
+//!
+//! `KCC_BENCH_RUNS` sets the start-up sample count (default 300).
 
-use std::path::{Path, PathBuf};
+#[path = "../tests/util.rs"]
+mod util;
+
+#[path = "../tests/apiserver.rs"]
+mod apiserver;
+
+#[path = "../tests/kube.rs"]
+mod kube;
+
+#[allow(dead_code)]
+#[path = "../tests/secret_service.rs"]
+mod secret_service;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use apiserver::{AWS_ACCESS_KEY_ID, AWS_CLUSTER, AWS_SECRET_ACCESS_KEY, ApiServer};
+use kube::{ExecUser, find_on_path, write_kubeconfig};
+use secret_service::SecretService;
+use util::{World, credential, in_secs, kcc_exe};
+
+/// Runs `cmd` (stdout and stderr discarded) and returns its wall time.
 fn time(cmd: &mut Command) -> Duration {
     let start = Instant::now();
     let status = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("run");
@@ -29,88 +64,356 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn main() {
-    let kcc = PathBuf::from(env!("CARGO_BIN_EXE_kcc"));
-    let dir = std::env::temp_dir().join(format!("kcc-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cache_bin = dir.join("kcc-cache");
-    let _ = std::fs::remove_file(&cache_bin);
-    std::os::unix::fs::symlink(&kcc, &cache_bin).unwrap();
-    let store = dir.join("store/cache.json");
-    let plugin = dir.join("plugin.sh");
-    let expiry = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(2);
-    let expiry = jiff::Timestamp::from_second(expiry.as_second()).unwrap();
-    let token = format!("k8s-aws-v1.{}", "a".repeat(1400));
-    std::fs::write(
-        &plugin,
-        format!("#!/bin/sh\necho '{{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"spec\":{{}},\"status\":{{\"token\":\"{token}\",\"expirationTimestamp\":\"{expiry}\"}}}}'\n"),
-    )
-    .unwrap();
-    std::process::Command::new("chmod").arg("+x").arg(&plugin).status().unwrap();
-
-    let hit = |extra: &[(&str, &str)]| {
-        let mut c = Command::new(&cache_bin);
-        c.arg(&plugin).env("KUBE_CREDENTIAL_CACHE_FILE", &store).env("KUBE_CREDENTIAL_CACHE_BACKEND", "file");
-        for (k, v) in extra {
-            c.env(k, v);
-        }
-        c
-    };
-    time(&mut hit(&[])); // the miss that fills the cache
-
-    let runs = 300;
-    let (mut t_true, mut t_hit, mut t_plugin) = (Vec::new(), Vec::new(), Vec::new());
+/// Times every case `runs` times, interleaved; returns the medians in order.
+fn interleaved(runs: usize, cases: &mut [&mut dyn FnMut() -> Duration]) -> Vec<Duration> {
+    let mut samples = vec![Vec::with_capacity(runs); cases.len()];
     for _ in 0..runs {
-        t_true.push(time(&mut Command::new("/bin/true")));
-        t_hit.push(time(&mut hit(&[])));
-        t_plugin.push(time(&mut Command::new(&plugin)));
-    }
-    let (m_true, m_hit, m_plugin) = (median(t_true), median(t_hit), median(t_plugin));
-
-    println!("| case (median of {runs} interleaved runs) | ms | ratio to /bin/true |");
-    println!("|---|---|---|");
-    println!("| /bin/true | {:.3} | 1.00x |", ms(m_true));
-    println!("| kcc-cache file-backend hit (1.4 KB token) | {:.3} | {:.2}x |", ms(m_hit), ms(m_hit) / ms(m_true));
-    println!("| the instant fake plugin alone (sh + echo) | {:.3} | {:.2}x |", ms(m_plugin), ms(m_plugin) / ms(m_true));
-
-    // The real plugin, where installed: `aws eks get-token` with fake static keys works offline.
-    if let Some(aws) = which("aws") {
-        let aws_env = |c: &mut Command| {
-            c.env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-                .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-                .env("AWS_DEFAULT_REGION", "us-east-1")
-                .env("AWS_EC2_METADATA_DISABLED", "true")
-                .env("AWS_CONFIG_FILE", dir.join("none"))
-                .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"));
-        };
-        let aws_args = ["eks", "get-token", "--cluster-name", "bench", "--region", "us-east-1"];
-        let mut through = Command::new(&cache_bin);
-        through.arg(&aws).args(aws_args).env("KUBE_CREDENTIAL_CACHE_FILE", &store);
-        aws_env(&mut through);
-        time(&mut through); // fill
-        let (mut t_aws, mut t_aws_hit, mut t_true2) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..7 {
-            let mut direct = Command::new(&aws);
-            direct.args(aws_args);
-            aws_env(&mut direct);
-            t_aws.push(time(&mut direct));
-            t_aws_hit.push(time(&mut through));
-            t_true2.push(time(&mut Command::new("/bin/true")));
+        for (case, out) in cases.iter_mut().zip(samples.iter_mut()) {
+            out.push(case());
         }
-        let (m_aws, m_aws_hit, m_true2) = (median(t_aws), median(t_aws_hit), median(t_true2));
-        println!("| aws eks get-token (real, offline) | {:.1} | {:.0}x |", ms(m_aws), ms(m_aws) / ms(m_true2));
-        println!(
-            "| kcc-cache hit wrapping aws eks get-token | {:.3} | {:.2}x (aws is {:.0}x slower) |",
-            ms(m_aws_hit),
-            ms(m_aws_hit) / ms(m_true2),
-            ms(m_aws) / ms(m_aws_hit)
-        );
-    } else {
-        println!("| aws eks get-token | not installed (pip install awscli) | - |");
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    samples.into_iter().map(median).collect()
 }
 
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p: &PathBuf| Path::new(p).is_file())
+/// A 1.4 KB bearer token, the size of an EKS token.
+fn eks_sized_token(tag: &str) -> String {
+    format!("k8s-aws-v1.{tag}{}", "a".repeat(1400))
+}
+
+/// Whether `path` is a dynamically linked ELF (it names an interpreter).
+fn linkage(path: &std::path::Path) -> &'static str {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    if bytes.windows(12).any(|w| w == b"/lib64/ld-li" || w == b"/lib/ld-linu") {
+        "dynamically linked"
+    } else {
+        "statically linked"
+    }
+}
+
+struct Report {
+    markdown: String,
+    chart: Vec<(String, f64)>,
+}
+
+impl Report {
+    fn line(&mut self, text: String) {
+        println!("{text}");
+        self.markdown.push_str(&text);
+        self.markdown.push('\n');
+    }
+}
+
+fn main() {
+    let runs: usize = std::env::var("KCC_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let mut report = Report { markdown: String::new(), chart: Vec::new() };
+    report.line(format!("kcc binary: {} ({})", kcc_exe().display(), linkage(&kcc_exe())));
+    report.line(String::new());
+    startup(&mut report, runs);
+    miss_overhead(&mut report, runs / 3);
+    scaling(&mut report, runs / 3);
+    real_aws(&mut report);
+    kubectl(&mut report);
+    concurrency(&mut report);
+
+    let mut chart = String::from(
+        "```mermaid\nxychart-beta\n    title \"Cost of one credential, as a multiple of starting /bin/true (log10)\"\n    x-axis [",
+    );
+    let labels: Vec<String> = report.chart.iter().map(|(l, _)| format!("\"{l}\"")).collect();
+    let _ = write!(chart, "{}]\n    y-axis \"log10(ratio to /bin/true)\"\n    bar [", labels.join(", "));
+    let values: Vec<String> = report.chart.iter().map(|(_, v)| format!("{:.2}", v.log10())).collect();
+    let _ = write!(chart, "{}]\n```", values.join(", "));
+    println!("\n{chart}");
+    report.markdown.push_str(&chart);
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-hit.md");
+    if std::fs::write(&out, &report.markdown).is_ok() {
+        println!("\n(written to {})", out.display());
+    }
+}
+
+/// Section 1: what a hit costs against starting a process at all.
+fn startup(report: &mut Report, runs: usize) {
+    let w = World::new();
+    let expiry = in_secs(7200);
+    w.plugin("plugin", &credential("v1beta1", &eks_sized_token("file"), Some(&expiry)), 0.0);
+    let hit = |w: &World| {
+        let mut c = w.cmd("kcc-cache");
+        c.arg("plugin").env("KUBE_CREDENTIAL_CACHE_BACKEND", "file");
+        c
+    };
+    time(&mut hit(&w)); // the miss that fills the cache
+    assert_eq!(w.runs("plugin"), 1);
+
+    let mut kw = World::new();
+    let keyring = SecretService::start(&mut kw);
+    let keyring_hit = |kw: &World| {
+        let mut c = kw.cmd("kcc-cache");
+        c.arg("plugin").env("KUBE_CREDENTIAL_CACHE_BACKEND", "keyring");
+        c
+    };
+    if keyring.is_some() {
+        kw.plugin("plugin", &credential("v1beta1", &eks_sized_token("keyring"), Some(&expiry)), 0.0);
+        time(&mut keyring_hit(&kw));
+        assert_eq!(kw.runs("plugin"), 1);
+    }
+
+    let true_cmd = || {
+        let mut c = w.cmd("/bin/true");
+        c.env("KUBE_CREDENTIAL_CACHE_BACKEND", "file");
+        c
+    };
+    let medians = if keyring.is_some() {
+        interleaved(
+            runs,
+            &mut [&mut || time(&mut true_cmd()), &mut || time(&mut hit(&w)), &mut || time(&mut keyring_hit(&kw))],
+        )
+    } else {
+        interleaved(runs, &mut [&mut || time(&mut true_cmd()), &mut || time(&mut hit(&w))])
+    };
+    assert_eq!(w.runs("plugin"), 1, "every timed call was a hit");
+    let base = medians[0];
+    report.line(format!("### 1. Start-up (median of {runs} interleaved runs)\n"));
+    report.line("| case | ms | ratio to /bin/true | goal |".into());
+    report.line("|---|---|---|---|".into());
+    report.line(format!("| /bin/true | {:.3} | 1.00x | |", ms(base)));
+    let file_ratio = ms(medians[1]) / ms(base);
+    report.line(format!("| file-backend hit (1.4 KB token) | {:.3} | {file_ratio:.2}x | ≤ 1.1x |", ms(medians[1])));
+    report.chart.push(("file hit".into(), file_ratio));
+    if keyring.is_some() {
+        let ratio = ms(medians[2]) / ms(base);
+        report.line(format!(
+            "| keyring-backend hit (private gnome-keyring) | {:.3} | {ratio:.2}x | ≤ 4x |",
+            ms(medians[2])
+        ));
+        report.chart.push(("keyring hit".into(), ratio));
+    } else {
+        report.line("| keyring-backend hit | skipped: no Secret Service (see above) | | |".into());
+    }
+    report.line(String::new());
+}
+
+/// Section 2: what kcc adds to a miss.
+fn miss_overhead(report: &mut Report, runs: usize) {
+    let w = World::new();
+    let plugin = w.plugin("plugin", &credential("v1beta1", &eks_sized_token("miss"), Some(&in_secs(7200))), 0.0);
+    let store = w.path("miss-store/cache.json");
+    let medians = interleaved(
+        runs,
+        &mut [&mut || time(&mut w.cmd(&plugin)), &mut || {
+            let _ = std::fs::remove_file(&store);
+            let mut c = w.cmd("kcc-cache");
+            c.arg("plugin").env("KUBE_CREDENTIAL_CACHE_BACKEND", "file").env("KUBE_CREDENTIAL_CACHE_FILE", &store);
+            time(&mut c)
+        }],
+    );
+    assert_eq!(w.runs("plugin"), 2 * runs, "every kcc call was a miss");
+    report.line(format!("### 2. Miss overhead (median of {runs} interleaved runs)\n"));
+    report.line("| case | ms | ratio |".into());
+    report.line("|---|---|---|".into());
+    report.line(format!("| instant plugin alone (sh + cat) | {:.3} | 1.00x |", ms(medians[0])));
+    report.line(format!(
+        "| kcc-cache miss wrapping it (runs it, validates, fsyncs the store) | {:.3} | {:.2}x |",
+        ms(medians[1]),
+        ms(medians[1]) / ms(medians[0])
+    ));
+    report.line(String::new());
+}
+
+/// Section 3: a hit's cost as the store grows (≈1.4 KB tokens, the hit's
+/// entry in the middle of the file).
+fn scaling(report: &mut Report, runs: usize) {
+    let w = World::new();
+    w.plugin("plugin", &credential("v1beta1", &eks_sized_token("scale"), Some(&in_secs(7200))), 0.0);
+    let sizes = [1usize, 100, 1_000, 10_000];
+    let store_of = |n: usize| w.path(&format!("scale-{n}/cache.json"));
+    let hit = |n: usize| {
+        let mut c = w.cmd("kcc-cache");
+        c.arg("plugin")
+            .env("KUBE_CREDENTIAL_CACHE_BACKEND", "file")
+            .env("KUBE_CREDENTIAL_CACHE_FILE", store_of(n))
+            .env("KUBE_CREDENTIAL_CACHE_USER", "m-user");
+        c
+    };
+    for n in sizes {
+        time(&mut hit(n)); // the real entry
+        let text = std::fs::read_to_string(store_of(n)).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut entries: BTreeMap<String, String> =
+            parsed["credentials"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        let (real_key, real_value) = entries.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap();
+        for i in 1..n {
+            // Half the fillers sort before the real key ("a-…" < "m-user"), half after.
+            let user = if i % 2 == 0 { format!("a-{i:05}") } else { format!("z-{i:05}") };
+            let key = real_key.replacen("user=\"m-user\"", &format!("user=\"{user}\""), 1);
+            assert_ne!(key, real_key);
+            entries.insert(key, real_value.replace("k8s-aws-v1.scale", &format!("k8s-aws-v1.{i:05}")));
+        }
+        let mut file = String::from("{\"credentials\":{\n");
+        let lines: Vec<String> =
+            entries.iter().map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).unwrap())).collect();
+        file.push_str(&lines.join(",\n"));
+        file.push_str("\n}}\n");
+        std::fs::write(store_of(n), file).unwrap();
+    }
+    let mut cases: Vec<Box<dyn FnMut() -> Duration>> =
+        sizes.iter().map(|&n| Box::new(move || time(&mut hit(n))) as Box<dyn FnMut() -> Duration>).collect();
+    let mut refs: Vec<&mut dyn FnMut() -> Duration> = cases.iter_mut().map(|c| c.as_mut() as _).collect();
+    let medians = interleaved(runs, &mut refs);
+    assert_eq!(w.runs("plugin"), sizes.len(), "every timed call was a hit");
+    report.line(format!("### 3. Store scaling (median of {runs} interleaved runs)\n"));
+    report.line("| entries in the file store | file size | hit ms | ratio to 1 entry | goal |".into());
+    report.line("|---|---|---|---|---|".into());
+    for (i, n) in sizes.iter().enumerate() {
+        let size = std::fs::metadata(store_of(*n)).unwrap().len();
+        let goal = match n {
+            100 => "≤ 1.2x",
+            1_000 => "≤ 1.5x",
+            _ => "",
+        };
+        report.line(format!(
+            "| {n} | {:.1} KB | {:.3} | {:.2}x | {goal} |",
+            size as f64 / 1024.0,
+            ms(medians[i]),
+            ms(medians[i]) / ms(medians[0])
+        ));
+    }
+    report.line(String::new());
+}
+
+/// The environment `aws eks get-token` needs offline.
+fn aws_env(w: &World) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID.into()),
+        ("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY.into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ("AWS_CONFIG_FILE", w.path("aws/config").display().to_string()),
+        ("AWS_SHARED_CREDENTIALS_FILE", w.path("aws/credentials").display().to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+const GET_TOKEN: [&str; 6] = ["eks", "get-token", "--cluster-name", AWS_CLUSTER, "--region", "us-east-1"];
+
+/// Section 4: the real plugin against a hit that wraps it.
+fn real_aws(report: &mut Report) {
+    report.line("### 4. The real `aws eks get-token` (median of 7 interleaved runs)\n".into());
+    let Some(aws) = find_on_path("aws") else {
+        report.line("skipped: `aws` is not installed (pip install awscli)\n".into());
+        return;
+    };
+    let w = World::new();
+    let direct = || {
+        let mut c = w.cmd(&aws);
+        c.args(GET_TOKEN).envs(aws_env(&w));
+        c
+    };
+    let through = || {
+        let mut c = w.cmd("kcc-cache");
+        c.arg(&aws).args(GET_TOKEN).envs(aws_env(&w)).env("KUBE_CREDENTIAL_CACHE_BACKEND", "file");
+        c
+    };
+    time(&mut through()); // fill
+    let medians = interleaved(
+        7,
+        &mut [&mut || time(&mut w.cmd("/bin/true")), &mut || time(&mut direct()), &mut || time(&mut through())],
+    );
+    report.line("| case | ms | ratio to /bin/true |".into());
+    report.line("|---|---|---|".into());
+    report.line(format!("| /bin/true | {:.3} | 1.00x |", ms(medians[0])));
+    let aws_ratio = ms(medians[1]) / ms(medians[0]);
+    report.line(format!("| aws eks get-token (real, offline) | {:.1} | {aws_ratio:.0}x |", ms(medians[1])));
+    report.line(format!(
+        "| kcc-cache hit wrapping it | {:.3} | {:.2}x (aws alone is {:.0}x slower) |",
+        ms(medians[2]),
+        ms(medians[2]) / ms(medians[0]),
+        ms(medians[1]) / ms(medians[2])
+    ));
+    report.chart.push(("aws eks get-token".into(), aws_ratio));
+    report.line(String::new());
+}
+
+/// Section 5: what the user feels: kubectl calls against a TLS API server.
+fn kubectl(report: &mut Report) {
+    let runs = 15;
+    report.line(format!(
+        "### 5. `kubectl get --raw /version`, local TLS API server (median of {runs} interleaved runs)\n"
+    ));
+    let Some(aws) = find_on_path("aws") else {
+        report.line("skipped: `aws` is not installed (pip install awscli)\n".into());
+        return;
+    };
+    let w = World::new();
+    let server = ApiServer::start(&w);
+    let with_aws_env = |mut user: ExecUser| {
+        for (name, value) in aws_env(&w) {
+            user = user.env(name, value);
+        }
+        user
+    };
+    let plain = w.path("plain.kubeconfig");
+    write_kubeconfig(&plain, &server, &with_aws_env(ExecUser::new(aws.display().to_string()).args(GET_TOKEN)));
+    let cached = w.path("cached.kubeconfig");
+    let cached_user = ExecUser::new("kcc-cache")
+        .args([aws.display().to_string()])
+        .args(GET_TOKEN)
+        .env("KUBE_CREDENTIAL_CACHE_USER", "kcc-test-user")
+        .env("KUBE_CREDENTIAL_CACHE_BACKEND", "file");
+    write_kubeconfig(&cached, &server, &with_aws_env(cached_user));
+    let instant = w.path("instant.kubeconfig");
+    let token = "kcc-bench-instant-token";
+    server.allow(token);
+    w.plugin("instant", &credential("v1", token, Some(&in_secs(7200))), 0.0);
+    write_kubeconfig(&instant, &server, &ExecUser::new("instant"));
+    let get = |kubeconfig: &std::path::Path| {
+        let mut c = w.cmd(kube::kubectl());
+        c.args(["get", "--raw", "/version", "--kubeconfig"]).arg(kubeconfig);
+        time(&mut c)
+    };
+    get(&cached); // fill the cache
+    let medians = interleaved(runs, &mut [&mut || get(&instant), &mut || get(&cached), &mut || get(&plain)]);
+    let floor = medians[0];
+    report.line("| kubeconfig user | ms | ratio to the instant plugin | goal |".into());
+    report.line("|---|---|---|---|".into());
+    report.line(format!("| instant plugin (the floor) | {:.1} | 1.00x | |", ms(floor)));
+    report.line(format!(
+        "| aws eks get-token through kcc (hit) | {:.1} | {:.3}x | ≤ 1.02x |",
+        ms(medians[1]),
+        ms(medians[1]) / ms(floor)
+    ));
+    report.line(format!("| plain aws eks get-token | {:.1} | {:.2}x | |", ms(medians[2]), ms(medians[2]) / ms(floor)));
+    report.line(String::new());
+}
+
+/// Section 6: a thundering herd of cold callers.
+fn concurrency(report: &mut Report) {
+    let callers = 64;
+    let delay = 0.5;
+    let w = Arc::new(World::new());
+    w.plugin("slow", &credential("v1", &eks_sized_token("herd"), Some(&in_secs(7200))), delay);
+    let barrier = Arc::new(Barrier::new(callers + 1));
+    let threads: Vec<_> = (0..callers)
+        .map(|_| {
+            let (w, barrier) = (Arc::clone(&w), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let mut c = w.cmd("kcc-cache");
+                c.arg("slow").env("KUBE_CREDENTIAL_CACHE_BACKEND", "file");
+                barrier.wait();
+                time(&mut c)
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    let slowest = threads.into_iter().map(|t| t.join().expect("caller")).max().unwrap();
+    let wall = start.elapsed();
+    report.line(format!("### 6. Concurrency: {callers} simultaneous cold callers, one key, a {delay} s plugin\n"));
+    report.line("| wall time until all served | slowest caller | plugin runs |".into());
+    report.line("|---|---|---|".into());
+    report.line(format!(
+        "| {:.0} ms ({:.2}x the plugin) | {:.0} ms | {} |",
+        ms(wall),
+        wall.as_secs_f64() / f64::from(delay),
+        ms(slowest),
+        w.runs("slow")
+    ));
+    report.line(String::new());
 }

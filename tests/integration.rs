@@ -6,6 +6,7 @@ mod util;
 
 mod apiserver;
 mod kube;
+mod secret_service;
 
 mod cache;
 mod clear;

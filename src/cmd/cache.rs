@@ -83,6 +83,9 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         let now = Timestamp::now();
         let lookup = store.lookup(&key.text);
         let decision = store::decide(&lookup, wanted_api, now, config.refresh_margin);
+        if let Some(keyring) = &store.keyring {
+            diag.debug(|| format!("keyring: {}", keyring.last_read()));
+        }
         if let (Decision::Hit { .. }, Lookup::Found(json)) = (&decision, &lookup) {
             diag.debug(|| diagnostics::describe(&decision, now));
             return Ok(print_credential(json.as_bytes(), true));

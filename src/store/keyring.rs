@@ -46,7 +46,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -183,12 +183,26 @@ pub struct Keyring {
     entry_limit: usize,
     timeout: Duration,
     dead: Arc<AtomicBool>,
+    /// How the last read was answered (for debug output): 0 none,
+    /// [`READ_DIRECT`] or [`READ_CRATE`].
+    last_read: Arc<AtomicU8>,
 }
+
+const READ_DIRECT: u8 = 1;
+/// Why the direct reader gave up on an entry (locked, ambiguous, odd reply).
+#[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+const LEFT_TO_THE_CRATE: &str = "left to the keyring crate";
+const READ_CRATE: u8 = 2;
 
 impl Keyring {
     /// A handle storing at most `entry_limit` bytes per entry. Does no I/O.
     pub fn new(entry_limit: usize) -> Keyring {
-        Keyring { entry_limit: entry_limit.max(MIN_ENTRY_LIMIT), timeout: CALL_TIMEOUT, dead: Arc::default() }
+        Keyring {
+            entry_limit: entry_limit.max(MIN_ENTRY_LIMIT),
+            timeout: CALL_TIMEOUT,
+            dead: Arc::default(),
+            last_read: Arc::default(),
+        }
     }
 
     /// The same handle with another per-operation limit (for tests).
@@ -205,8 +219,51 @@ impl Keyring {
     /// The secret stored under `key` (joined from its parts when split);
     /// `Ok(None)` when there is none or its parts do not add up.
     pub fn get(&self, key: &str) -> Result<Option<String>, KeyringError> {
+        #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+        if let Some(decided) = self.get_direct(key) {
+            self.last_read.store(READ_DIRECT, Ordering::Relaxed);
+            return decided;
+        }
+        self.last_read.store(READ_CRATE, Ordering::Relaxed);
         let key = key.to_string();
         self.bounded("read", move || read_joined(&key))
+    }
+
+    /// How the last [`Keyring::get`] was answered, in words for debug output.
+    pub fn last_read(&self) -> &'static str {
+        match self.last_read.load(Ordering::Relaxed) {
+            READ_DIRECT => "read directly over D-Bus (plain session on the private bus)",
+            READ_CRATE => "read through the keyring crate",
+            _ => "no read yet",
+        }
+    }
+
+    /// The hit path's read over the minimal D-Bus client ([`direct`]):
+    /// `None` leaves the decision to the keyring crate (split entries,
+    /// locked or ambiguous matches, unexpected replies).
+    #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+    fn get_direct(&self, key: &str) -> Option<Result<Option<String>, KeyringError>> {
+        if self.dead.load(Ordering::Relaxed) {
+            return Some(Err(KeyringError::Timeout { op: "read", limit: self.timeout }));
+        }
+        let address = secret_service::session_bus().ok()?;
+        let result = direct::Reader::connect(&address, Instant::now() + self.timeout).and_then(|mut reader| {
+            join_parts(key, |account| match reader.read(SERVICE, account)? {
+                direct::Direct::Found(secret) => Ok(Some(secret)),
+                direct::Direct::Missing => Ok(None),
+                direct::Direct::Fallback => Err(std::io::Error::other(LEFT_TO_THE_CRATE)),
+            })
+        });
+        match result {
+            Ok(found) => Some(Ok(found)),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {
+                self.dead.store(true, Ordering::Relaxed);
+                Some(Err(KeyringError::Timeout { op: "read", limit: self.timeout }))
+            }
+            // Everything else (an unexpected reply, a refused connection)
+            // gets a second opinion from the keyring crate.
+            Err(_) => None,
+        }
     }
 
     /// Stores `secret` under `key`, split when it exceeds the entry limit;
@@ -293,15 +350,22 @@ fn part_account(key: &str, i: usize) -> String {
 }
 
 fn read_joined(key: &str) -> Result<Option<String>, KeyringError> {
-    let Some(main) = platform::get(key)? else { return Ok(None) };
+    join_parts(key, platform::get)
+}
+
+/// Reads `key`'s secret with `get`, joining its parts when it is split;
+/// `Ok(None)` when it is missing or its parts do not add up to the digest.
+fn join_parts<E>(key: &str, mut get: impl FnMut(&str) -> Result<Option<Vec<u8>>, E>) -> Result<Option<String>, E>
+where
+    E: From<NotUtf8>,
+{
+    let Some(main) = get(key)? else { return Ok(None) };
     let Some((n, digest)) = parse_header(&main) else {
-        return String::from_utf8(main)
-            .map(Some)
-            .map_err(|_| KeyringError::Failed("the stored secret is not valid UTF-8".into()));
+        return String::from_utf8(main).map(Some).map_err(|_| E::from(NotUtf8));
     };
     let mut whole = Vec::new();
     for i in 1..=n {
-        match platform::get(&part_account(key, i))? {
+        match get(&part_account(key, i))? {
             Some(part) => whole.extend_from_slice(&part),
             None => return Ok(None),
         }
@@ -310,6 +374,23 @@ fn read_joined(key: &str) -> Result<Option<String>, KeyringError> {
         return Ok(None);
     }
     Ok(String::from_utf8(whole).ok())
+}
+
+/// A stored secret that is not UTF-8 (an ExecCredential always is).
+struct NotUtf8;
+
+const NOT_UTF8: &str = "the stored secret is not valid UTF-8";
+
+impl From<NotUtf8> for KeyringError {
+    fn from(_: NotUtf8) -> KeyringError {
+        KeyringError::Failed(NOT_UTF8.into())
+    }
+}
+
+impl From<NotUtf8> for std::io::Error {
+    fn from(_: NotUtf8) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, NOT_UTF8)
+    }
 }
 
 fn write_split(key: &str, secret: &str, limit: usize) -> Result<Written, KeyringError> {
@@ -466,6 +547,9 @@ mod platform {
 
 #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
 mod dbus;
+
+#[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+mod direct;
 
 /// The Secret Service probe (Linux and the BSDs).
 #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]

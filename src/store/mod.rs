@@ -85,7 +85,7 @@ pub struct Store {
     /// Where credentials go.
     pub backend: Backend,
     /// The keyring handle, when `backend` is [`Backend::Keyring`].
-    keyring: Option<Keyring>,
+    pub keyring: Option<Keyring>,
 }
 
 /// What `KUBE_CREDENTIAL_CACHE_BACKEND` comes to on this machine right now.
@@ -293,13 +293,12 @@ impl Store {
                 Err(e) => Lookup::Unreadable(e.to_string()),
             };
         }
-        match file::read(&self.paths.file) {
-            Ok(None) => Lookup::Missing,
-            Ok(Some(bytes)) => match file::find(&bytes, key) {
-                Ok(Some(raw)) => Lookup::Found(raw.get().to_string()),
-                Ok(None) => Lookup::Missing,
-                Err(why) => Lookup::Corrupt(format!("{} is not valid JSON: {why}", self.paths.file.display())),
-            },
+        match file::lookup(&self.paths.file, key) {
+            Ok(file::Found::NoFile | file::Found::Missing) => Lookup::Missing,
+            Ok(file::Found::Entry(json)) => Lookup::Found(json),
+            Ok(file::Found::Corrupt(why)) => {
+                Lookup::Corrupt(format!("{} is not valid JSON: {why}", self.paths.file.display()))
+            }
             Err(e) => Lookup::Unreadable(format!("{}: {e}", self.paths.file.display())),
         }
     }

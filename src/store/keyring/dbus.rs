@@ -154,9 +154,21 @@ impl Bus {
         args: &[&str],
         no_auto_start: bool,
     ) -> io::Result<Reply> {
+        let mut body = Vec::new();
+        for a in args {
+            put_string(&mut body, a);
+        }
+        let signature = "s".repeat(args.len());
+        let call = Call { path, interface, member, destination, signature: &signature, no_auto_start };
+        self.call_with(&call, &body)
+    }
+
+    /// Calls a method whose body the caller marshalled (see [`put_string`],
+    /// [`put_dict_ss`], [`put_variant_string`]) and waits for its reply.
+    pub fn call_with(&mut self, call: &Call<'_>, body: &[u8]) -> io::Result<Reply> {
         self.serial += 1;
         let serial = self.serial;
-        let message = method_call(serial, path, interface, member, destination, args, no_auto_start);
+        let message = method_call(serial, call, body);
         self.arm()?;
         self.stream.get_mut().write_all(&message)?;
         loop {
@@ -239,23 +251,22 @@ fn reply_fields(fields: &[u8], le: bool) -> (Option<u32>, Option<String>) {
     (serial, error)
 }
 
-/// Marshals a little-endian method call whose arguments are all strings.
-fn method_call(
-    serial: u32,
-    path: &str,
-    interface: &str,
-    member: &str,
-    destination: &str,
-    args: &[&str],
-    no_auto_start: bool,
-) -> Vec<u8> {
-    let mut body = Vec::new();
-    for a in args {
-        put_string(&mut body, a);
-    }
-    let signature = "s".repeat(args.len());
+/// The header of a method call.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub path: &'a str,
+    pub interface: &'a str,
+    pub member: &'a str,
+    pub destination: &'a str,
+    /// The body's D-Bus signature ("" for none).
+    pub signature: &'a str,
+    /// Never let the bus start (activate) the destination.
+    pub no_auto_start: bool,
+}
 
-    let mut m = vec![b'l', 1, if no_auto_start { 2 } else { 0 }, 1];
+/// Marshals a little-endian method call around an already marshalled body.
+fn method_call(serial: u32, call: &Call<'_>, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![b'l', 1, if call.no_auto_start { 2 } else { 0 }, 1];
     m.extend_from_slice(&(body.len() as u32).to_le_bytes());
     m.extend_from_slice(&serial.to_le_bytes());
     m.extend_from_slice(&[0; 4]); // field array length, patched below
@@ -271,18 +282,108 @@ fn method_call(
             put_string(m, value);
         }
     };
-    field(&mut m, 1, b'o', path);
-    field(&mut m, 2, b's', interface);
-    field(&mut m, 3, b's', member);
-    field(&mut m, 6, b's', destination);
-    if !signature.is_empty() {
-        field(&mut m, 8, b'g', &signature);
+    field(&mut m, 1, b'o', call.path);
+    field(&mut m, 2, b's', call.interface);
+    field(&mut m, 3, b's', call.member);
+    field(&mut m, 6, b's', call.destination);
+    if !call.signature.is_empty() {
+        field(&mut m, 8, b'g', call.signature);
     }
     let fields_len = (m.len() - fields_start) as u32;
     m[12..16].copy_from_slice(&fields_len.to_le_bytes());
     align(&mut m, 8);
-    m.extend_from_slice(&body);
+    m.extend_from_slice(body);
     m
+}
+
+/// Appends `a{ss}` (a dict of strings), e.g. Secret Service search attributes.
+pub fn put_dict_ss(buf: &mut Vec<u8>, entries: &[(&str, &str)]) {
+    align(buf, 4);
+    let len_at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    align(buf, 8); // dict entries are 8-aligned; this padding is not counted
+    let start = buf.len();
+    for (k, v) in entries {
+        align(buf, 8);
+        put_string(buf, k);
+        put_string(buf, v);
+    }
+    let len = (buf.len() - start) as u32;
+    buf[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Appends a variant holding a string (`v` of signature `s`).
+pub fn put_variant_string(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&[1, b's', 0]);
+    put_string(buf, s);
+}
+
+/// Reads a message body in the marshalling order of its signature. Offsets
+/// are body offsets (bodies start 8-aligned, so alignment is the same).
+/// Every read is bounds-checked: a short or hostile body is an error, never
+/// a panic.
+pub struct BodyReader<'a> {
+    body: &'a [u8],
+    at: usize,
+    le: bool,
+}
+
+impl<'a> BodyReader<'a> {
+    pub fn new(body: &'a [u8], le: bool) -> BodyReader<'a> {
+        BodyReader { body, at: 0, le }
+    }
+
+    fn invalid(what: &str) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, format!("malformed D-Bus reply ({what})"))
+    }
+
+    pub fn align(&mut self, to: usize) {
+        self.at = self.at.next_multiple_of(to);
+    }
+
+    pub fn u32(&mut self) -> io::Result<u32> {
+        self.align(4);
+        if self.at + 4 > self.body.len() {
+            return Err(Self::invalid("u32"));
+        }
+        let v = u32_at(self.body, self.at, self.le);
+        self.at += 4;
+        Ok(v)
+    }
+
+    /// `ay`: a byte array.
+    pub fn bytes(&mut self) -> io::Result<&'a [u8]> {
+        let len = self.u32()? as usize;
+        let out = self.body.get(self.at..self.at + len).ok_or_else(|| Self::invalid("byte array"))?;
+        self.at += len;
+        Ok(out)
+    }
+
+    /// `s` or `o`: a string and its terminating NUL.
+    pub fn string(&mut self) -> io::Result<&'a str> {
+        let bytes = self.bytes()?;
+        self.at += 1;
+        std::str::from_utf8(bytes).map_err(|_| Self::invalid("string"))
+    }
+
+    /// `g`: a signature (one length byte).
+    pub fn signature(&mut self) -> io::Result<&'a str> {
+        let len = *self.body.get(self.at).ok_or_else(|| Self::invalid("signature"))? as usize;
+        let out = self.body.get(self.at + 1..self.at + 1 + len).ok_or_else(|| Self::invalid("signature"))?;
+        self.at += len + 2;
+        std::str::from_utf8(out).map_err(|_| Self::invalid("signature"))
+    }
+
+    /// `ao`: an array of object paths.
+    pub fn object_paths(&mut self) -> io::Result<Vec<&'a str>> {
+        let len = self.u32()? as usize;
+        let end = self.at.checked_add(len).filter(|&e| e <= self.body.len()).ok_or_else(|| Self::invalid("array"))?;
+        let mut out = Vec::new();
+        while self.at < end {
+            out.push(self.string()?);
+        }
+        Ok(out)
+    }
 }
 
 fn align(buf: &mut Vec<u8>, to: usize) {
@@ -291,7 +392,8 @@ fn align(buf: &mut Vec<u8>, to: usize) {
     }
 }
 
-fn put_string(buf: &mut Vec<u8>, s: &str) {
+/// Appends `s` or `o`: a string.
+pub fn put_string(buf: &mut Vec<u8>, s: &str) {
     align(buf, 4);
     buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
     buf.extend_from_slice(s.as_bytes());
@@ -316,7 +418,11 @@ mod tests {
 
     #[test]
     fn a_method_call_reads_back_its_own_fields() {
-        let m = method_call(7, "/p", "i.f", "M", "d.e", &["x"], true);
+        let mut body = Vec::new();
+        put_string(&mut body, "x");
+        let call =
+            Call { path: "/p", interface: "i.f", member: "M", destination: "d.e", signature: "s", no_auto_start: true };
+        let m = method_call(7, &call, &body);
         let body_len = u32_at(&m, 4, true) as usize;
         assert_eq!(body_len, 4 + 1 + 1, "one string: length, bytes, NUL");
         assert_eq!((m.len() - body_len) % 8, 0, "the body starts 8-aligned");
@@ -324,5 +430,38 @@ mod tests {
         let (serial, error) = reply_fields(&m[16..16 + fields_len], true);
         assert_eq!((serial, error), (None, None));
         assert_eq!(m[2], 2, "NO_AUTO_START");
+    }
+
+    #[test]
+    fn bodies_marshal_and_read_back() {
+        let mut body = Vec::new();
+        put_string(&mut body, "plain");
+        put_variant_string(&mut body, "");
+        put_dict_ss(&mut body, &[("service", "kube-credential-cache"), ("username", "k")]);
+        let mut r = BodyReader::new(&body, true);
+        assert_eq!(r.string().unwrap(), "plain");
+        assert_eq!(r.signature().unwrap(), "s");
+        assert_eq!(r.string().unwrap(), "");
+        let len = r.u32().unwrap() as usize;
+        r.align(8);
+        let end = r.at + len;
+        assert_eq!(end, body.len());
+        r.align(8);
+        assert_eq!((r.string().unwrap(), r.string().unwrap()), ("service", "kube-credential-cache"));
+        r.align(8);
+        assert_eq!((r.string().unwrap(), r.string().unwrap()), ("username", "k"));
+
+        let mut paths = Vec::new();
+        paths.extend_from_slice(&[0; 4]);
+        put_string(&mut paths, "/a/b");
+        put_string(&mut paths, "/c");
+        let len = (paths.len() - 4) as u32;
+        paths[..4].copy_from_slice(&len.to_le_bytes());
+        assert_eq!(BodyReader::new(&paths, true).object_paths().unwrap(), vec!["/a/b", "/c"]);
+        // Truncated or hostile bodies are errors, not panics.
+        for cut in 0..paths.len() {
+            let _ = BodyReader::new(&paths[..cut], true).object_paths();
+        }
+        assert!(BodyReader::new(&[0xff, 0xff, 0xff, 0xff], true).object_paths().is_err());
     }
 }
