@@ -292,3 +292,62 @@ fn keyring_library_helper() {
         other => panic!("unknown helper action {other}"),
     }
 }
+
+/// Runs `kcc ARGS…` in the world and returns stdout (asserting success and
+/// that nothing printed contains the test secret).
+fn kcc_ok(w: &World, args: &[&str]) -> String {
+    let out = w.cmd("kcc").args(args).output().unwrap();
+    assert!(!stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET), "kcc {args:?} printed the secret");
+    ok(&out)
+}
+
+#[test]
+fn clear_and_doctor_work_on_keyring_entries_split_ones_included() {
+    let mut w = World::new();
+    let Some(ss) = SecretService::start(&mut w) else { return };
+    w.set_env("KUBE_CREDENTIAL_CACHE_KEYRING_ENTRY_LIMIT", "256");
+    // alice's credential fits one entry but is close to the limit; bob's is split.
+    let alice = credential("v1", &format!("{SECRET}-alice-{}", "a".repeat(40)), Some(&in_secs(3600)));
+    assert!(alice.len() * 5 > 256 * 4 && alice.len() <= 256, "{}", alice.len());
+    let bob = credential("v1", &format!("{SECRET}-bob-{}", "b".repeat(1500)), Some(&in_secs(3600)));
+    let run = |user: &str, plugin: &str| {
+        let out = w.cmd("kcc-cache").env("KUBE_CREDENTIAL_CACHE_USER", user).arg(plugin).output().unwrap();
+        ok(&out)
+    };
+    let alice_plugin = w.plugin("alice-plugin", &alice, 0.0);
+    let bob_plugin = w.plugin("bob-plugin", &bob, 0.0);
+    let (alice_plugin, bob_plugin) = (alice_plugin.to_str().unwrap(), bob_plugin.to_str().unwrap());
+    assert_eq!(run("alice", alice_plugin).trim(), alice);
+    assert_eq!(run("bob", bob_plugin).trim(), bob);
+    assert!(ss.search().contains("-alice-") && ss.search().contains("kcc-split:v1:"));
+
+    // doctor lists both keyring entries and flags alice's size, without secrets.
+    let report: serde_json::Value = serde_json::from_str(&kcc_ok(&w, &["doctor", "--json"])).unwrap();
+    let entries = report["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{report}");
+    assert!(entries.iter().all(|e| e["backend"] == "keyring" && e["next"]["kind"] == "hit"), "{entries:?}");
+    let size_findings: Vec<&serde_json::Value> =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["code"] == "keyring-size").collect();
+    assert_eq!(size_findings.len(), 1, "{report}");
+    assert!(size_findings[0]["subject"].as_str().unwrap().contains("user=\"alice\""), "{report}");
+    kcc_ok(&w, &["doctor"]);
+
+    // clear --user alice --dry-run changes nothing; without --dry-run it removes alice only.
+    let listed = kcc_ok(&w, &["clear", "--user", "alice", "--dry-run"]);
+    assert!(listed.contains("user=\"alice\""), "{listed}");
+    assert!(ss.search().contains("-alice-"), "a dry run removed the entry");
+    let removed = kcc_ok(&w, &["clear", "--user", "alice"]);
+    assert!(removed.contains("user=\"alice\"") && !removed.contains("user=\"bob\""), "{removed}");
+    let found = ss.search();
+    assert!(!found.contains("-alice-"), "alice's entry is still in the keyring: {found}");
+    assert!(found.contains("kcc-split:v1:"), "bob's entry must stay: {found}");
+    assert_eq!(run("bob", bob_plugin).trim(), bob);
+    assert_eq!(w.runs("bob-plugin"), 1, "bob is still served from the keyring");
+
+    // clear with no selector removes bob's split entry and every part.
+    kcc_ok(&w, &["clear"]);
+    let found = ss.search();
+    assert!(!found.contains("kube-credential-cache"), "entries left in the keyring: {found}");
+    assert_eq!(run("alice", alice_plugin).trim(), alice);
+    assert_eq!(w.runs("alice-plugin"), 2, "a cleared credential is fetched again");
+}

@@ -425,6 +425,11 @@ fn entries(listing: &store::Listing, config: &Config, now: Timestamp, findings: 
                     ),
                 );
             }
+            if e.backend() == "keyring"
+                && let Some(m) = meta
+            {
+                keyring_size(&e.key, m.size, m.parts, config.keyring_entry_limit, findings);
+            }
             EntryReport {
                 key: e.key.clone(),
                 format: if go { "go" } else { "kcc" },
@@ -452,6 +457,37 @@ fn entries(listing: &store::Listing, config: &Config, now: Timestamp, findings: 
         );
     }
     out
+}
+
+/// The smallest per-secret cap of a platform kcc runs on: Windows'
+/// Credential Manager (2,560 bytes). A credential above it is split there.
+const PORTABLE_SECRET_LIMIT: usize = 2560;
+
+/// Keyring entries near a size limit: an entry stored whole at more than
+/// 80% of this platform's per-entry limit (the next, slightly longer
+/// credential will be split), or above the Windows cap (the same kubeconfig
+/// on Windows splits it; the Go kcc fails there with "data passed to Set
+/// was too big").
+fn keyring_size(key: &str, size: usize, parts: u32, limit: usize, findings: &mut Findings) {
+    if parts > 1 {
+        return; // already split: kcc handles it, nothing to fix
+    }
+    let near_limit = size * 5 > limit * 4;
+    if near_limit || size > PORTABLE_SECRET_LIMIT {
+        findings.warning(
+            "keyring-size",
+            Some(key),
+            format!(
+                "this keyring entry is {size} bytes, {} the per-entry limit of {limit} bytes ({}); Windows' Credential Manager caps a secret at {PORTABLE_SECRET_LIMIT} bytes and macOS at about 3,000, where the Go kcc fails",
+                if near_limit { "close to" } else { "within" },
+                config::ENV_KEYRING_ENTRY_LIMIT
+            ),
+            format!(
+                "nothing breaks: kcc splits a larger credential across several entries of the same service; to keep entries small everywhere set {}={PORTABLE_SECRET_LIMIT}",
+                config::ENV_KEYRING_ENTRY_LIMIT
+            ),
+        );
+    }
 }
 
 /// The exec-user part: files, kuberc, every exec user and its keys.
