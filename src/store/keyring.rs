@@ -247,7 +247,12 @@ impl Keyring {
             return Some(Err(KeyringError::Timeout { op: "read", limit: self.timeout }));
         }
         let address = secret_service::session_bus().ok()?;
-        let result = direct::Reader::connect(&address, Instant::now() + self.timeout).and_then(|mut reader| {
+        let deadline = Instant::now() + self.timeout;
+        let reader = match secret_service::probed_bus() {
+            Some(bus) => Ok(direct::Reader::over(bus, deadline)),
+            None => direct::Reader::connect(&address, deadline),
+        };
+        let result = reader.and_then(|mut reader| {
             join_parts(key, |account| match reader.read(SERVICE, account)? {
                 direct::Direct::Found(secret) => Ok(Some(secret)),
                 direct::Direct::Missing => Ok(None),
@@ -670,7 +675,7 @@ mod secret_service {
             &["org.freedesktop.Secret.Collection", "Locked"],
             !allow_activation,
         );
-        match locked {
+        let outcome = match locked {
             // A variant: signature length 1, 'b', NUL, padding, then the boolean.
             Ok(Reply::Return(body, le)) if body.get(1) == Some(&b'b') => match u32_at(&body, 4, le) {
                 0 => (ProbeOutcome::Available, "Secret Service running, default collection unlocked".into()),
@@ -696,7 +701,27 @@ mod secret_service {
                 format!("the Secret Service did not answer within {}ms", limit.as_millis()),
             ),
             Err(e) => (ProbeOutcome::Unresponsive, format!("the Secret Service failed: {e}")),
+        };
+        if outcome.0 == ProbeOutcome::Available {
+            keep_for_reads(bus);
         }
+        outcome
+    }
+
+    /// The probe's connection, kept for the read that follows it (a hit):
+    /// connecting, authenticating and `Hello` again would cost three more
+    /// round trips on every keyring hit.
+    static PROBED_BUS: std::sync::Mutex<Option<Bus>> = std::sync::Mutex::new(None);
+
+    fn keep_for_reads(bus: Bus) {
+        if let Ok(mut kept) = PROBED_BUS.lock() {
+            *kept = Some(bus);
+        }
+    }
+
+    /// The connection the probe left behind, if any (taken: one user at a time).
+    pub fn probed_bus() -> Option<Bus> {
+        PROBED_BUS.lock().ok()?.take()
     }
 }
 

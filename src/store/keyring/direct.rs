@@ -56,6 +56,12 @@ impl Reader {
         Ok(Reader { bus: Bus::connect(address, deadline)?, session: None })
     }
 
+    /// Reads over an established connection (the probe's).
+    pub fn over(mut bus: Bus, deadline: Instant) -> Reader {
+        bus.set_deadline(deadline);
+        Reader { bus, session: None }
+    }
+
     /// Reads the secret of `account` under `service`.
     pub fn read(&mut self, service: &str, account: &str) -> io::Result<Direct> {
         let mut body = Vec::new();
