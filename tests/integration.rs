@@ -14,3 +14,4 @@ mod doctor;
 mod inject;
 mod keyring;
 mod kubectl;
+mod readme;
