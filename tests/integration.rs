@@ -13,3 +13,4 @@ mod doctor;
 mod inject;
 mod keyring;
 mod kubectl;
+mod torture;

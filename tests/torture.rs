@@ -1,0 +1,309 @@
+//! Torture tests: kcc killed at random moments, hostile plugins, hostile
+//! inputs and hostile file systems. Each test names the promise it checks;
+//! the README's guarantee table points here.
+//!
+//! Randomness comes from a tiny seeded PRNG ([`Rng`]); a failing run prints
+//! its seed, and `KCC_TORTURE_SEED=<n>` replays it.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs;
+use std::path::Path;
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// xorshift64*: enough randomness for choosing moments, no dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `KCC_TORTURE_SEED`, else from the clock; prints the seed.
+    pub fn from_env(test: &str) -> Rng {
+        let seed = std::env::var("KCC_TORTURE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        });
+        eprintln!("{test}: KCC_TORTURE_SEED={seed}");
+        Rng(seed | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Waits for `child` at most `limit`; kills it and panics when it takes longer.
+#[track_caller]
+fn wait_within(mut child: Child, limit: Duration, what: &str) -> std::process::Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("{what} still ran after {limit:?} (blocked?); stderr: {}", stderr(&out));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn killed_by_sigkill(status: &ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(libc::SIGKILL)
+}
+
+/// The cache key `kcc-cache PLUGIN ARG` computes with `KUBE_CREDENTIAL_CACHE_USER=user`
+/// and no other key variable set (as in a [`World`]).
+fn key_of(plugin: &Path, arg: &str, user: &str) -> String {
+    let key_env = kcc::config::Config::from_lookup(|_| None).unwrap().key_env;
+    let args = [OsString::from(arg)];
+    let env = |name: &str| (name == kcc::config::ENV_USER).then(|| OsString::from(user));
+    kcc::key::for_call(plugin.as_os_str(), &args, &key_env, env, &kcc::credential::ExecInfo::default()).text
+}
+
+const KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster:
+    server: https://127.0.0.1:6443
+contexts:
+- name: prod
+  context:
+    cluster: prod
+    user: alice
+current-context: prod
+users:
+- name: alice
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: aws
+      args:
+      - eks
+      - get-token
+      - --cluster-name
+      - prod
+      env:
+      - name: AWS_PROFILE
+        value: prod
+- name: bob
+  user:
+    token: static-token
+";
+
+/// What one chaos process was.
+#[derive(Debug, Clone)]
+enum Job {
+    /// `kcc-cache plugin ARG` as user `chaos` (clears may remove it).
+    Cache(String),
+    /// `kcc-cache plugin ARG` as user `keep` (nothing ever clears it).
+    Keep(String),
+    /// `kcc clear …` that never selects a survivor or a `keep` entry.
+    Clear(Vec<String>),
+    /// `kcc inject -i` or `kcc inject -i -r`.
+    Inject { restore: bool },
+}
+
+/// Every promise of the store and the kubeconfig at a quiet moment.
+fn check_world(w: &World, kubeconfig: &Path, versions: &[Vec<u8>; 2], must_have: &BTreeSet<String>, seed_note: &str) {
+    let text = w.store_text();
+    let store: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{seed_note}: the store does not parse ({e}):\n{text}"));
+    let creds = store["credentials"].as_object().expect("credentials object");
+    for key in must_have {
+        assert!(creds.contains_key(key), "{seed_note}: live entry lost: {key}\nstore: {text}");
+    }
+    let index = w.store_file().with_file_name("cache.index.json");
+    if let Ok(index_text) = fs::read_to_string(&index) {
+        serde_json::from_str::<serde_json::Value>(&index_text)
+            .unwrap_or_else(|e| panic!("{seed_note}: the index does not parse ({e}):\n{index_text}"));
+    }
+    let now = fs::read(kubeconfig).unwrap();
+    assert!(
+        versions.contains(&now),
+        "{seed_note}: the kubeconfig is neither the original nor the injected version:\n{}",
+        String::from_utf8_lossy(&now)
+    );
+    #[allow(deprecated)]
+    let parsed: serde_yml::Value = serde_yml::from_slice(&now).expect("kubeconfig parses");
+    assert_eq!(parsed["kind"].as_str(), Some("Config"));
+}
+
+#[test]
+fn random_sigkills_of_cache_clear_and_inject_lose_nothing_and_leave_no_blocking_lock() {
+    const KILLS: usize = 200;
+    const TIME_BUDGET: Duration = Duration::from_secs(45);
+    let mut rng = Rng::from_env("sigkill torture");
+    let seed_note = format!("(replay with KCC_TORTURE_SEED={})", rng.0);
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_BACKEND", "file");
+    // A big credential makes every store write take a while: more moments to be killed in.
+    let token = format!("{SECRET}{}", "t".repeat(4000));
+    let cred = credential("v1", &token, Some(&in_secs(3600)));
+    let out = w.path("plugin.out");
+    fs::write(&out, &cred).unwrap();
+    let plugin = w.script("plug", &format!("sleep \"${{PLUGIN_DELAY:-0}}\"\ncat '{}'", out.display()));
+    let kubeconfig = w.path("kubeconfig");
+    fs::write(&kubeconfig, KUBECONFIG).unwrap();
+
+    let run = |job: &Job, delay_ms: u64| -> Child {
+        let mut cmd = match job {
+            Job::Cache(arg) | Job::Keep(arg) => {
+                let user = if matches!(job, Job::Keep(_)) { "keep" } else { "chaos" };
+                let mut c = w.cmd("kcc-cache");
+                c.arg(&plugin).arg(arg).env("KUBE_CREDENTIAL_CACHE_USER", user);
+                c
+            }
+            Job::Clear(args) => {
+                let mut c = w.cmd("kcc");
+                c.arg("clear").args(args);
+                c
+            }
+            Job::Inject { restore } => {
+                let mut c = w.cmd("kcc");
+                c.args(["inject", "-i"]);
+                if *restore {
+                    c.arg("-r");
+                }
+                c.arg(&kubeconfig);
+                c
+            }
+        };
+        cmd.env("PLUGIN_DELAY", format!("0.{delay_ms:03}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // The two versions the kubeconfig may ever have: kcc's rendering of it,
+    // and that rendering injected.
+    for restore in [false, true] {
+        ok(&run(&Job::Inject { restore }, 0).wait_with_output().unwrap());
+    }
+    let original = fs::read(&kubeconfig).unwrap();
+    ok(&run(&Job::Inject { restore: false }, 0).wait_with_output().unwrap());
+    let injected = fs::read(&kubeconfig).unwrap();
+    assert_ne!(original, injected);
+    let versions = [original, injected];
+
+    // Survivors: written before the chaos, never selected by any clear.
+    let mut must_have = BTreeSet::new();
+    for i in 0..5 {
+        let arg = format!("survivor-{i}");
+        ok(&run(&Job::Keep(arg.clone()), 0).wait_with_output().unwrap());
+        must_have.insert(key_of(&plugin, &arg, "keep"));
+    }
+    check_world(&w, &kubeconfig, &versions, &must_have, &seed_note);
+
+    let started = Instant::now();
+    let (mut kills, mut rounds, mut served) = (0, 0, 0);
+    while kills < KILLS {
+        assert!(
+            started.elapsed() < TIME_BUDGET,
+            "only {kills} of {KILLS} kills in {TIME_BUDGET:?} ({rounds} rounds) {seed_note}"
+        );
+        rounds += 1;
+        let jobs: Vec<Job> = (0..8)
+            .map(|_| match rng.below(10) {
+                0..=3 => Job::Cache(format!("chaos-{}", rng.below(12))),
+                4..=5 => Job::Keep(format!("keep-{}", rng.below(40))),
+                6..=7 => Job::Clear(match rng.below(3) {
+                    0 => vec!["--user".into(), "chaos".into()],
+                    1 => vec!["--expired".into()],
+                    _ => vec!["--key".into(), key_of(&plugin, &format!("chaos-{}", rng.below(12)), "chaos")],
+                }),
+                _ => Job::Inject { restore: rng.below(2) == 0 },
+            })
+            .collect();
+        let mut children: Vec<(Job, Child)> = jobs.into_iter().map(|j| (j.clone(), run(&j, rng.below(30)))).collect();
+        // Kill some at random moments while the rest run on.
+        let victims = 3 + rng.below(4) as usize;
+        for _ in 0..victims {
+            std::thread::sleep(Duration::from_micros(rng.below(15_000)));
+            let i = rng.below(children.len() as u64) as usize;
+            let _ = children[i].1.kill();
+        }
+        for (job, child) in children {
+            let out = wait_within(child, Duration::from_secs(10), &format!("{job:?}"));
+            if killed_by_sigkill(&out.status) {
+                kills += 1;
+                continue;
+            }
+            assert!(out.status.success(), "{job:?} failed {seed_note}: {:?}\n{}", out.status, stderr(&out));
+            match job {
+                Job::Cache(_) | Job::Keep(_) => {
+                    assert!(stdout(&out).contains(SECRET), "{job:?} was not served");
+                    served += 1;
+                    if let Job::Keep(arg) = &job {
+                        must_have.insert(key_of(&plugin, arg, "keep"));
+                    }
+                }
+                Job::Clear(_) | Job::Inject { .. } => {}
+            }
+        }
+        check_world(&w, &kubeconfig, &versions, &must_have, &seed_note);
+    }
+    eprintln!("{kills} SIGKILLs in {rounds} rounds, {served} callers served, {:?}", started.elapsed());
+
+    // No lock left that blocks: a fresh key, an inject and a clear all finish promptly.
+    let fresh = wait_within(run(&Job::Cache("after-the-chaos".into()), 0), Duration::from_secs(5), "fresh cache call");
+    assert!(stdout(&ok_output(fresh)).contains(SECRET));
+    for restore in [false, true] {
+        ok_output(wait_within(run(&Job::Inject { restore }, 0), Duration::from_secs(2), "inject after the chaos"));
+    }
+    check_world(&w, &kubeconfig, &versions, &must_have, &seed_note);
+    ok_output(wait_within(run(&Job::Clear(vec!["--all".into()]), 0), Duration::from_secs(5), "clear --all"));
+    assert!(w.store_keys().is_empty(), "clear --all removed everything");
+}
+
+#[track_caller]
+fn ok_output(out: std::process::Output) -> std::process::Output {
+    ok(&out);
+    out
+}
+
+#[test]
+fn a_kubeconfig_lock_left_by_a_killed_kcc_is_taken_over_but_a_live_one_is_respected() {
+    let w = World::new();
+    let kubeconfig = w.path("kubeconfig");
+    fs::write(&kubeconfig, KUBECONFIG).unwrap();
+    let lock = w.path("kubeconfig.lock");
+    let inject = |restore: bool| {
+        let mut c = w.cmd("kcc");
+        c.args(["inject", "-i"]);
+        if restore {
+            c.arg("-r");
+        }
+        c.arg(&kubeconfig).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    // What a SIGKILLed kcc leaves: its marked lock file, nobody holding it.
+    fs::write(&lock, kcc::kubeconfig::KCC_LOCK_MARK).unwrap();
+    ok_output(wait_within(inject(false), Duration::from_secs(2), "inject over a stale kcc lock"));
+    assert!(fs::read_to_string(&kubeconfig).unwrap().contains("kcc-cache"));
+    assert!(!lock.exists(), "the lock is released afterwards");
+
+    // A live kcc holds the advisory lock on its marked file: wait, then fail.
+    fs::write(&lock, kcc::kubeconfig::KCC_LOCK_MARK).unwrap();
+    let held = kcc::lock::FileLock::try_lock_open_file(fs::File::open(&lock).unwrap(), &lock).unwrap().unwrap();
+    let out = wait_within(inject(true), Duration::from_secs(10), "inject against a live lock");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("locked by another program"), "{}", stderr(&out));
+    assert!(lock.exists(), "a live lock is never removed");
+    drop(held);
+    fs::remove_file(&lock).unwrap();
+    let leftovers: Vec<_> = fs::read_dir(w.path("")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!leftovers.iter().any(|n| n.to_string_lossy().contains(".tmp")), "{leftovers:?}");
+}
