@@ -242,4 +242,76 @@ mod tests {
         );
         assert!(ok.is_ok());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any JSON value, small.
+        fn json() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::Bool),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                "\\PC{0,8}".prop_map(serde_json::Value::String),
+                prop::sample::select(vec!["", "t", "2026-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-99-99T"])
+                    .prop_map(|s| serde_json::Value::String(s.into())),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                    prop::collection::btree_map("\\PC{0,6}", inner, 0..4)
+                        .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Something shaped like an ExecCredential, with any field possibly wrong.
+        fn almost_a_credential() -> impl Strategy<Value = serde_json::Value> {
+            let status_field = prop::sample::select(vec![
+                "token",
+                "expirationTimestamp",
+                "clientCertificateData",
+                "clientKeyData",
+                "other",
+            ]);
+            (
+                prop_oneof![Just(serde_json::json!("ExecCredential")), json()],
+                prop_oneof![Just(serde_json::json!("client.authentication.k8s.io/v1")), json()],
+                prop_oneof![
+                    prop::collection::btree_map(status_field, json(), 0..5)
+                        .prop_map(|m| serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.into(), v)).collect())),
+                    json(),
+                ],
+            )
+                .prop_map(|(kind, api, status)| serde_json::json!({"kind": kind, "apiVersion": api, "status": status}))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                let _ = validate(&bytes);
+                let text = String::from_utf8_lossy(&bytes);
+                let _ = CredentialHead::parse(&text).map(|h| h.expiry());
+                let _ = ExecInfo::parse(Some(&text));
+            }
+
+            #[test]
+            fn almost_credentials_are_judged_without_panicking(value in almost_a_credential()) {
+                let bytes = serde_json::to_vec(&value).unwrap();
+                if let Ok(valid) = validate(&bytes) {
+                    prop_assert!(valid.api_version.starts_with(API_GROUP));
+                    let status = &value["status"];
+                    let has = |f: &str| status[f].as_str().is_some_and(|s| !s.is_empty());
+                    prop_assert!(has("token") || (has("clientCertificateData") && has("clientKeyData")));
+                }
+                let text = String::from_utf8_lossy(&bytes);
+                let _ = CredentialHead::parse(&text).map(|h| h.expiry());
+                let _ = ExecInfo::parse(Some(&text));
+            }
+        }
+    }
 }

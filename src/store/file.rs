@@ -211,4 +211,51 @@ mod tests {
         assert!(find(b"{garbage", "k").is_err());
         assert!(find(b"", "k").unwrap().is_none());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn bytes() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..256),
+                // kcc's own layout header followed by anything: the fast path.
+                prop::collection::vec(any::<u8>(), 0..256).prop_map(|mut tail| {
+                    let mut v = LAYOUT_HEADER.to_vec();
+                    v.append(&mut tail);
+                    v
+                }),
+                ("\\PC{0,6}", "[\\PC\n]{0,64}").prop_map(|(k, rest)| {
+                    format!("{{\"credentials\":{{\n{}:{rest}", serde_json::to_string(&k).unwrap()).into_bytes()
+                }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_store_content_is_read_without_panicking(content in bytes(), key in "[\\PC\n]{0,8}") {
+                let _ = find(&content, &key);
+                let _ = parse_all(&content);
+            }
+
+            #[test]
+            fn rendered_entries_are_found_exactly(
+                entries in prop::collection::btree_map("[\\PC\n\"]{0,8}", "[\\PC\n\"]{0,8}", 0..6),
+                probe in "[\\PC\n\"]{0,8}",
+            ) {
+                let entries: Entries = entries
+                    .into_iter()
+                    .map(|(k, v)| (k, raw(&serde_json::json!({"v": v, "nl": "\n"}).to_string())))
+                    .collect();
+                let bytes = render(&entries);
+                prop_assert_eq!(parse_all(&bytes).unwrap().len(), entries.len());
+                for (k, v) in &entries {
+                    prop_assert_eq!(find(&bytes, k).unwrap().map(RawValue::get), Some(v.get()));
+                }
+                prop_assert_eq!(find(&bytes, &probe).unwrap().is_some(), entries.contains_key(&probe));
+            }
+        }
+    }
 }
