@@ -161,15 +161,25 @@ pub fn validate(output: &[u8]) -> Result<ValidCredential, InvalidCredential> {
 
 /// Shows the start of non-JSON output so the user can see what the plugin
 /// printed instead (a help text, an HTML error page, a prompt). Output that
-/// parsed as JSON is never quoted: it could hold a secret.
+/// parsed as JSON is never quoted: it could hold a secret — and neither is
+/// output that merely starts like JSON: a credential cut short (a plugin
+/// killed mid-write, a full pipe) is not valid JSON but still holds its token.
 fn preview(output: &[u8]) -> String {
     const MAX: usize = 80;
+    if looks_like_json(output) {
+        return "'{…' (not shown: it looks like cut-off JSON and may hold a secret)".into();
+    }
     let text = String::from_utf8_lossy(&output[..output.len().min(MAX * 4)]);
     let mut shown: String = text.chars().take(MAX).map(|c| if c.is_control() { ' ' } else { c }).collect();
     if text.chars().count() > MAX || output.len() > MAX * 4 {
         shown.push('…');
     }
     if output.is_empty() { "(nothing)".into() } else { format!("'{}'", shown.trim_end()) }
+}
+
+/// Whether `output` starts like a JSON object or array (after whitespace).
+fn looks_like_json(output: &[u8]) -> bool {
+    matches!(output.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
 }
 
 /// Where an entry's expiry came from.
@@ -233,6 +243,8 @@ mod tests {
     fn garbage_is_refused_without_panicking() {
         assert!(validate(b"").is_err());
         assert!(validate(b"<html>").unwrap_err().0.contains("<html>"));
+        let cut = validate(br#" {"status":{"token":"secret-part"#).unwrap_err().0;
+        assert!(!cut.contains("secret-part") && cut.contains("cut-off JSON"), "{cut}");
         assert!(
             validate(br#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{}}"#)
                 .is_err()

@@ -307,3 +307,106 @@ fn a_kubeconfig_lock_left_by_a_killed_kcc_is_taken_over_but_a_live_one_is_respec
     let leftovers: Vec<_> = fs::read_dir(w.path("")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(!leftovers.iter().any(|n| n.to_string_lossy().contains(".tmp")), "{leftovers:?}");
 }
+
+/// Runs `cmd` to the end and returns its output and its peak RSS in KiB
+/// (`wait4` on this child alone, so tests running in parallel do not count).
+fn output_with_max_rss(cmd: &mut std::process::Command) -> (std::process::Output, i64) {
+    use std::io::Read;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut stderr_bytes = Vec::new();
+    err.read_to_end(&mut stderr_bytes).unwrap();
+    let stdout_bytes = reader.join().unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: pid is our own unreaped child; status and usage are valid out-pointers.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    use std::os::unix::process::ExitStatusExt;
+    let output =
+        std::process::Output { status: ExitStatus::from_raw(status), stdout: stdout_bytes, stderr: stderr_bytes };
+    std::mem::forget(child); // already reaped
+    (output, usage.ru_maxrss)
+}
+
+#[test]
+fn a_plugin_printing_50_mb_is_stopped_with_bounded_memory_and_nothing_cached() {
+    let w = World::new();
+    let normal = w.plugin("normal", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let (out, baseline_kib) = output_with_max_rss(w.cmd("kcc-cache").arg(&normal));
+    ok(&out);
+    let flood = w.script("flood", "exec head -c 52428800 /dev/zero");
+    let (out, flood_kib) = output_with_max_rss(w.cmd("kcc-cache").arg(&flood));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let err = stderr(&out);
+    assert!(err.contains("'") && err.contains("flood") && err.contains("more than 4 MiB"), "{err}");
+    assert!(err.contains("nothing was cached"), "{err}");
+    let grown_mib = (flood_kib - baseline_kib) / 1024;
+    eprintln!("peak RSS: {baseline_kib} KiB for a normal miss, {flood_kib} KiB against a 50 MB plugin");
+    assert!(grown_mib < 16, "kcc grew by {grown_mib} MiB reading a 50 MB plugin output");
+    assert_eq!(w.store_keys().len(), 1, "only the normal credential is cached");
+}
+
+#[test]
+fn a_plugin_that_never_exits_is_stopped_at_the_timeout_with_a_clear_error() {
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_PLUGIN_TIMEOUT", "1s");
+    let cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    let out_file = w.path("cred.json");
+    fs::write(&out_file, &cred).unwrap();
+    for (name, body) in [
+        ("hangs", "exec sleep 1000".to_string()),
+        // Prints a whole credential, closes stdout, but never exits: not done yet.
+        ("lingers", format!("cat '{}'\nexec sleep 1000 >&-", out_file.display())),
+    ] {
+        let plugin = w.script(name, &body);
+        let started = Instant::now();
+        let child = w.cmd("kcc-cache").arg(&plugin).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let out = wait_within(child, Duration::from_secs(10), name);
+        assert!(started.elapsed() < Duration::from_secs(5), "{name}: stopped soon after the 1s timeout");
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{name}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("'{}'", plugin.display()))
+                && err.contains("within 1s")
+                && err.contains("KUBE_CREDENTIAL_CACHE_PLUGIN_TIMEOUT"),
+            "{name}: {err}"
+        );
+        assert!(err.contains("nothing was cached") && !err.contains(SECRET), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+    }
+    assert!(w.store_keys().is_empty());
+}
+
+#[test]
+fn a_plugin_that_closes_stdout_early_is_judged_by_its_exit_and_its_output() {
+    let w = World::new();
+    let cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    let out_file = w.path("cred.json");
+    fs::write(&out_file, &cred).unwrap();
+    let cut = &cred[..cred.find(SECRET).unwrap() + 10];
+    // A credential cut short, then a clean exit: a clear error, the token never shown.
+    let partial = w.script("partial", &format!("printf '%s' '{cut}'\nexec >&-\nsleep 0.2\nexit 0"));
+    let out = w.cache(&[partial.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("did not print a usable ExecCredential") && err.contains("nothing was cached"), "{err}");
+    assert!(!err.contains(&SECRET[..10]), "a cut-off credential's token is never quoted: {err}");
+    // A whole credential, stdout closed, then a failure: kcc waits for the exit, like kubectl.
+    let fails_late = w.script("fails-late", &format!("cat '{}'\nexec >&-\nsleep 0.3\nexit 3", out_file.display()));
+    let out = w.cache(&[fails_late.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(stdout(&out), "");
+    // The same with a clean exit is served.
+    let ok_late = w.script("ok-late", &format!("cat '{}'\nexec >&-\nsleep 0.3", out_file.display()));
+    assert!(ok(&w.cache(&[ok_late.to_str().unwrap()])).contains(SECRET));
+    assert_eq!(w.store_keys().len(), 1, "only the clean run is cached");
+}
