@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -409,4 +409,279 @@ fn a_plugin_that_closes_stdout_early_is_judged_by_its_exit_and_its_output() {
     let ok_late = w.script("ok-late", &format!("cat '{}'\nexec >&-\nsleep 0.3", out_file.display()));
     assert!(ok(&w.cache(&[ok_late.to_str().unwrap()])).contains(SECRET));
     assert_eq!(w.store_keys().len(), 1, "only the clean run is cached");
+}
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn chown(p: &Path, uid: u32) {
+    std::os::unix::fs::chown(p, Some(uid), Some(uid)).unwrap();
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A uid that is not ours (tests run as root here; as anyone else chown fails).
+const NOBODY: u32 = 65534;
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn a_store_directory_writable_by_others_is_repaired_when_ours() {
+    let w = World::new();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let dir = w.store_file().parent().unwrap().to_path_buf();
+    fs::create_dir_all(&dir).unwrap();
+    set_mode(&dir, 0o777);
+    let first = w.cache(&[plugin.to_str().unwrap()]);
+    assert!(stdout(&first).contains(SECRET));
+    let err = stderr(&first);
+    assert!(err.contains(&dir.display().to_string()) && err.contains("0777") && err.contains("0700"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one warning: {err}");
+    assert_eq!(mode_of(&dir), 0o700);
+    let second = w.cache(&[plugin.to_str().unwrap()]);
+    assert_eq!(stderr(&second), "", "repaired once, then quiet");
+    assert_eq!(w.runs("plug"), 1, "and cached");
+}
+
+#[test]
+fn a_store_directory_writable_by_others_is_refused_when_not_ours_or_shared() {
+    if !running_as_root() {
+        eprintln!("needs root to give a directory to another uid; skipped");
+        return;
+    }
+    for (what, owner, mode) in [("another user's", NOBODY, 0o777), ("a sticky shared", 0, 0o1777)] {
+        let w = World::new();
+        let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+        let dir = w.store_file().parent().unwrap().to_path_buf();
+        fs::create_dir_all(&dir).unwrap();
+        chown(&dir, owner);
+        set_mode(&dir, mode);
+        for _ in 0..2 {
+            let out = w.cache(&[plugin.to_str().unwrap()]);
+            assert!(out.status.success() && stdout(&out).contains(SECRET), "{what}: served anyway");
+            let err = stderr(&out);
+            assert!(err.contains(&dir.display().to_string()) && err.contains("writable by other users"), "{err}");
+            assert!(err.contains("KUBE_CREDENTIAL_CACHE_FILE"), "says what to do: {err}");
+        }
+        assert_eq!(w.runs("plug"), 2, "{what}: nothing cached");
+        assert_eq!(mode_of(&dir), mode, "{what}: not kcc's to change");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "{what}: nothing written there");
+    }
+}
+
+#[test]
+fn a_store_file_owned_by_someone_else_is_never_served_and_is_replaced() {
+    if !running_as_root() {
+        eprintln!("needs root to give a file to another uid; skipped");
+        return;
+    }
+    let w = World::new();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    ok(&w.cache(&[plugin.to_str().unwrap()]));
+    // Someone else's file with a (planted) credential for the very same key.
+    let planted = w.store_text().replace(SECRET, "planted-token");
+    fs::write(w.store_file(), &planted).unwrap();
+    chown(&w.store_file(), NOBODY);
+    let out = w.cache(&[plugin.to_str().unwrap()]);
+    assert!(stdout(&out).contains(SECRET) && !stdout(&out).contains("planted-token"));
+    assert!(stderr(&out).contains("not by you"), "{}", stderr(&out));
+    assert_eq!(w.runs("plug"), 2);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(w.store_file()).unwrap().uid(), 0, "replaced by our own file");
+    assert!(!w.store_text().contains("planted-token"));
+}
+
+#[test]
+fn a_store_file_replaced_by_a_symlink_is_neither_followed_nor_written_through() {
+    let w = World::new();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let p = plugin.to_str().unwrap();
+    ok(&w.cache(&[p]));
+    // The symlink points at a valid store holding a planted credential for this key.
+    let elsewhere = w.path("elsewhere.json");
+    let planted = w.store_text().replace(SECRET, "planted-token");
+    fs::write(&elsewhere, &planted).unwrap();
+    fs::remove_file(w.store_file()).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, w.store_file()).unwrap();
+    for args in [vec![p, "other-key"], vec![p]] {
+        let out = w.cache(&args);
+        assert!(ok(&out).contains(SECRET), "the planted credential is not served through the link");
+        let err = stderr(&out);
+        assert!(err.contains("is a symbolic link") && err.contains("not cached"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert_eq!(w.runs("plug"), 3, "served uncached while the link is there");
+    assert_eq!(fs::read_to_string(&elsewhere).unwrap(), planted, "the link's target is never written");
+    assert!(w.store_file().is_symlink(), "the link is the user's to fix");
+    fs::remove_file(w.store_file()).unwrap();
+
+    // A symlinked lock file is not followed either: the call is served, the target untouched.
+    let lock = w.store_file().with_file_name("cache.lock");
+    let _ = fs::remove_file(&lock);
+    let victim = w.path("victim");
+    fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    let out = w.cache(&[p, "third-key"]);
+    assert!(ok(&out).contains(SECRET));
+    assert!(stderr(&out).contains("not cached"), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+#[test]
+fn a_symlinked_store_directory_is_used_when_its_target_is_private() {
+    let w = World::new();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let target = w.path("real-cache-dir");
+    fs::create_dir(&target).unwrap();
+    set_mode(&target, 0o700);
+    std::os::unix::fs::symlink(&target, w.store_file().parent().unwrap()).unwrap();
+    ok(&w.cache(&[plugin.to_str().unwrap()]));
+    ok(&w.cache(&[plugin.to_str().unwrap()]));
+    assert_eq!(w.runs("plug"), 1, "a directory link is the user's choice and is followed");
+    assert!(target.join("cache.json").is_file());
+    // The same link to a directory others can write to and kcc does not own: refused.
+    if running_as_root() {
+        chown(&target, NOBODY);
+        set_mode(&target, 0o777);
+        let out = w.cache(&[plugin.to_str().unwrap(), "x"]);
+        assert!(stdout(&out).contains(SECRET));
+        assert!(stderr(&out).contains("writable by other users"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn hostile_user_names_and_64_kb_arguments_get_distinct_keys_and_exact_clears() {
+    let w = World::new();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let huge = "a\"'=\n\\é".repeat(64 * 1024 / 8);
+    let users = [
+        "o'brien \"the\" admin",
+        "line1\nline2",
+        "日本語ユーザー 🚀",
+        "a=b c",
+        "user=\"x\" server=\"y\"",
+        "tab\there",
+        "plain",
+    ];
+    let call = |user: &str, arg: &str| {
+        w.cmd("kcc-cache")
+            .arg(&plugin)
+            .arg(arg)
+            .arg("")
+            .env("KUBE_CREDENTIAL_CACHE_USER", user)
+            .env("KUBERNETES_EXEC_INFO", exec_info("v1", Some("https://k\"\n.example")))
+            .output()
+            .unwrap()
+    };
+    for user in users {
+        assert!(ok(&call(user, &huge)).contains(SECRET), "{user:?}");
+        assert!(ok(&call(user, &huge)).contains(SECRET), "{user:?}");
+    }
+    assert_eq!(w.runs("plug"), users.len(), "each user cached once, then served");
+    assert!(ok(&call("plain", "short")).contains(SECRET));
+    let keys = w.store_keys();
+    assert_eq!(keys.len(), users.len() + 1, "distinct keys");
+    assert!(keys.iter().all(|k| !k.contains('\n')), "keys are one line");
+
+    let doctor = w.cmd("kcc").args(["doctor", "--json"]).env("KUBECONFIG", w.path("none")).output().unwrap();
+    assert!(!stderr(&doctor).contains("panicked"), "{}", stderr(&doctor));
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).expect("doctor --json is JSON");
+    assert!(report.is_object());
+    let plain = w.cmd("kcc").arg("doctor").env("KUBECONFIG", w.path("none")).output().unwrap();
+    assert!(!stderr(&plain).contains("panicked") && plain.status.code().is_some_and(|c| c < 100));
+
+    for (i, user) in users.iter().enumerate() {
+        let out = ok(&w.cmd("kcc").args(["clear", "--user", user]).output().unwrap());
+        assert!(!out.contains(SECRET));
+        let left = w.store_keys();
+        let expected = users.len() - i - if *user == "plain" { 1 } else { 0 };
+        assert_eq!(left.len(), expected, "clear --user {user:?} removed exactly its entries: {left:?}");
+        w.store_json();
+    }
+}
+
+/// Runs `cmd` with RLIMIT_FSIZE = `bytes` and SIGXFSZ ignored, so a write past
+/// the limit fails with EFBIG the way a full disk fails with ENOSPC.
+fn with_file_size_limit(cmd: &mut std::process::Command, bytes: u64) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn a_full_disk_while_rewriting_a_store_keeps_the_old_store_intact() {
+    let w = World::new();
+    let big = "x".repeat(6000);
+    let plugin = w.plugin("plug", &credential("v1", &format!("{SECRET}{big}"), Some(&in_secs(3600))), 0.0);
+    let p = plugin.to_str().unwrap();
+    ok(&w.cache(&[p, "first"]));
+    let before = fs::read(w.store_file()).unwrap();
+    // Room for the old store, not for the old store plus a second entry.
+    let limit = before.len() as u64 + 1000;
+    let out = with_file_size_limit(w.cmd("kcc-cache").args([p, "second"]), limit).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(SECRET), "served anyway");
+    assert!(stderr(&out).contains("not cached"), "{}", stderr(&out));
+    assert_eq!(fs::read(w.store_file()).unwrap(), before, "the old store is untouched, not truncated");
+    let dir: Vec<_> =
+        fs::read_dir(w.store_file().parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!dir.iter().any(|n| n.to_string_lossy().contains(".tmp")), "no temp file left: {dir:?}");
+    assert!(ok(&w.cache(&[p, "first"])).contains(SECRET));
+    assert_eq!(w.runs("plug"), 2, "the first entry is still served from the cache");
+}
+
+/// `chattr +i` on a directory: nobody, root included, can create, rename or
+/// remove anything in it. Undone on drop so the temp dir can be deleted.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(dir: &Path) -> Option<Immutable> {
+        let done = std::process::Command::new("chattr").arg("+i").arg(dir).output().ok()?;
+        done.status.success().then(|| Immutable(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_read_only_store_still_serves_hits_and_misses() {
+    let w = World::new();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let p = plugin.to_str().unwrap();
+    ok(&w.cache(&[p, "cached"]));
+    let before = fs::read(w.store_file()).unwrap();
+    // Root ignores permission bits, so the directory is made immutable instead.
+    let Some(_guard) = Immutable::set(w.store_file().parent().unwrap()) else {
+        eprintln!("chattr +i is not supported on this file system; skipped");
+        return;
+    };
+    let miss = w.cache(&[p, "new"]);
+    assert!(miss.status.success() && stdout(&miss).contains(SECRET), "{}", stderr(&miss));
+    assert!(stderr(&miss).contains("not cached"), "{}", stderr(&miss));
+    let hit = w.cache(&[p, "cached"]);
+    assert!(ok(&hit).contains(SECRET));
+    assert_eq!(stderr(&hit), "", "a hit needs no write");
+    assert_eq!(w.runs("plug"), 2);
+    assert_eq!(fs::read(w.store_file()).unwrap(), before);
 }
