@@ -260,7 +260,10 @@ impl KubeconfigLock {
         let deadline = Instant::now() + wait;
         loop {
             match create_marked(&path) {
-                Ok(held) => return Ok(KubeconfigLock { path, _held: held }),
+                Ok(held) => {
+                    remove_dead_lock_temps(&path);
+                    return Ok(KubeconfigLock { path, _held: held });
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && remove_if_stale(&path) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(50));
@@ -328,6 +331,41 @@ fn create_marked(path: &Path) -> io::Result<FileLock> {
             drop(held);
             create_then_mark(path)
         }
+    }
+}
+
+/// Removes the temporary files of [`create_marked`] (`<lock>.kcc-<pid>.tmp`)
+/// whose process is gone: a kcc killed in the instant between creating and
+/// linking one. Files of live processes are left alone (they may be linking).
+fn remove_dead_lock_temps(lock: &Path) {
+    let (Some(dir), Some(name)) = (lock.parent(), lock.file_name().and_then(|n| n.to_str())) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!("{name}.kcc-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)?.strip_suffix(".tmp")) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok_and(|pid| !process_exists(pid)) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists (signal 0 checks without sending).
+fn process_exists(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        // SAFETY: signal 0 only checks that the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        !gone
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
     }
 }
 
@@ -461,6 +499,7 @@ pub fn write_in_place(path: &Path, content: &[u8]) -> Result<()> {
         fs::metadata(&target).map_err(|e| eyre!("cannot read kubeconfig '{}': {}", path.display(), io_message(&e)))?;
     let dir = target.parent().unwrap_or(Path::new("."));
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    remove_leftover_temps(dir, &name);
     let temp = dir.join(format!(".{name}.kcc-{}.tmp", std::process::id()));
     let result = (|| -> io::Result<()> {
         let mut options = OpenOptions::new();
@@ -500,6 +539,26 @@ pub fn write_in_place(path: &Path, content: &[u8]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Removes `.<name>.kcc-<pid>.tmp` files that a killed kcc left in `dir`:
+/// they hold a copy of the kubeconfig (its tokens included), and a later kcc
+/// whose pid matches one could not create its own temp file. Only called
+/// under the [`KubeconfigLock`], which every kcc writing `name` holds, so none
+/// of them belongs to a live writer.
+fn remove_leftover_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.kcc-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str() else { continue };
+        if let Some(pid) = n.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".tmp"))
+            && !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The file's permission bits (0o600 where there are none).

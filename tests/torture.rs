@@ -266,6 +266,35 @@ fn random_sigkills_of_cache_clear_and_inject_lose_nothing_and_leave_no_blocking_
     check_world(&w, &kubeconfig, &versions, &must_have, &seed_note);
     ok_output(wait_within(run(&Job::Clear(vec!["--all".into()]), 0), Duration::from_secs(5), "clear --all"));
     assert!(w.store_keys().is_empty(), "clear --all removed everything");
+    let holding_the_token: Vec<_> = w
+        .files()
+        .into_iter()
+        .filter(|f| f.parent() == w.store_file().parent() && fs::read(f).is_ok_and(|b| contains(&b, SECRET.as_bytes())))
+        .collect();
+    assert!(
+        holding_the_token.is_empty(),
+        "after clear --all no file in the store holds a token: {holding_the_token:?}"
+    );
+    let beside_kubeconfig: Vec<String> = fs::read_dir(w.path(""))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("kubeconfig"))
+        .collect();
+    eprintln!("beside the kubeconfig: {beside_kubeconfig:?}");
+    assert!(!beside_kubeconfig.iter().any(|n| n.ends_with(".tmp")), "no temp file left: {beside_kubeconfig:?}");
+    for backup in beside_kubeconfig.iter().filter(|n| n.contains(".kcc-backup")) {
+        let content = fs::read(w.path(backup)).unwrap();
+        assert!(
+            versions.contains(&content),
+            "backup {backup} is a whole version: {}",
+            String::from_utf8_lossy(&content)
+        );
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[track_caller]

@@ -271,6 +271,25 @@ pub fn secure_dir(dir: &Path) -> io::Result<Option<String>> {
     }
 }
 
+/// Removes temporary files that [`write_atomic`] left for `target` when it
+/// was killed between writing and renaming (`<name>.tmp.<pid>`). They hold
+/// a whole copy of the store, tokens included, that `kcc clear` would
+/// otherwise never reach. Only call this holding the lock every writer of
+/// `target` takes: then no such file belongs to a live writer.
+pub fn remove_leftover_temps(target: &Path) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let mut prefix = name.to_os_string();
+    prefix.push(".tmp.");
+    let prefix = prefix.as_encoded_bytes();
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().as_encoded_bytes().starts_with(prefix) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Replaces `target` atomically with `bytes`, mode 0600: temp file in the
 /// same directory, fsync, rename. The temp file is removed on failure.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {

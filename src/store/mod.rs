@@ -349,6 +349,10 @@ impl Store {
         let (lock, _) = FileLock::acquire(&self.paths.store_lock(), |p| {
             diag.debug(|| format!("waiting for the store lock {}", p.display()))
         })?;
+        // Every writer of these files holds this lock: temp files found now
+        // are those of writers that were killed.
+        file::remove_leftover_temps(&self.paths.file);
+        file::remove_leftover_temps(&self.paths.index());
         Ok(lock)
     }
 
