@@ -28,6 +28,8 @@ pub const ENV_CACHEKEY_ENV_LIST: &str = "KUBE_CREDENTIAL_CACHE_CACHEKEY_ENV_LIST
 pub const ENV_DEBUG: &str = "KUBE_CREDENTIAL_CACHE_DEBUG";
 /// Largest secret stored in one keyring entry; longer ones are split.
 pub const ENV_KEYRING_ENTRY_LIMIT: &str = "KUBE_CREDENTIAL_CACHE_KEYRING_ENTRY_LIMIT";
+/// Longest a plugin may run before kcc stops it (Go duration; 0 = no limit).
+pub const ENV_PLUGIN_TIMEOUT: &str = "KUBE_CREDENTIAL_CACHE_PLUGIN_TIMEOUT";
 /// The kubeconfig user name, set by `kcc inject` in the exec env.
 pub const ENV_USER: &str = "KUBE_CREDENTIAL_CACHE_USER";
 
@@ -42,6 +44,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (ENV_CACHEKEY_ENV_LIST, "KUBE_CREDENTIAL_CACHE_USER,AWS_PROFILE,AWS_REGION,AWS_VAULT"),
     (ENV_DEBUG, "off"),
     (ENV_KEYRING_ENTRY_LIMIT, "2560 on Windows, 3000 on macOS, 65536 elsewhere (bytes)"),
+    (ENV_PLUGIN_TIMEOUT, "0 (no limit, like kubectl)"),
 ];
 
 /// The default per-entry limit of this platform, in bytes: Windows'
@@ -114,6 +117,9 @@ pub struct Config {
     pub debug: bool,
     /// Largest secret, in bytes, stored in one keyring entry.
     pub keyring_entry_limit: usize,
+    /// Stop a plugin that runs longer than this (None: wait as long as it
+    /// takes, as kubectl does; device-code and MFA logins can take minutes).
+    pub plugin_timeout: Option<std::time::Duration>,
     /// Which settings came from the environment (for `kcc doctor`).
     pub sources: Vec<(&'static str, Source)>,
 }
@@ -244,6 +250,10 @@ impl Config {
             },
         };
 
+        let plugin_timeout = duration(ENV_PLUGIN_TIMEOUT, get(ENV_PLUGIN_TIMEOUT)?, SignedDuration::ZERO, "10m")?;
+        let plugin_timeout =
+            (!plugin_timeout.is_zero()).then(|| std::time::Duration::try_from(plugin_timeout).unwrap_or_default());
+
         Ok(Config {
             backend,
             file,
@@ -253,6 +263,7 @@ impl Config {
             key_env,
             debug,
             keyring_entry_limit,
+            plugin_timeout,
             sources,
         })
     }
@@ -322,5 +333,15 @@ mod tests {
         assert_eq!(c.source(ENV_BACKEND), Source::Env);
         assert_eq!(cfg(&[(ENV_KEYRING_ENTRY_LIMIT, " 2560 ")]).unwrap().keyring_entry_limit, 2560);
         assert_eq!(cfg(&[]).unwrap().keyring_entry_limit, DEFAULT_KEYRING_ENTRY_LIMIT);
+    }
+
+    #[test]
+    fn the_plugin_timeout_is_off_unless_set() {
+        assert_eq!(cfg(&[]).unwrap().plugin_timeout, None);
+        assert_eq!(cfg(&[(ENV_PLUGIN_TIMEOUT, "0")]).unwrap().plugin_timeout, None);
+        let five = cfg(&[(ENV_PLUGIN_TIMEOUT, "5m")]).unwrap().plugin_timeout;
+        assert_eq!(five, Some(std::time::Duration::from_secs(300)));
+        assert_eq!(cfg(&[(ENV_PLUGIN_TIMEOUT, "5")]).unwrap_err().variable, ENV_PLUGIN_TIMEOUT);
+        assert_eq!(cfg(&[(ENV_PLUGIN_TIMEOUT, "-1s")]).unwrap_err().variable, ENV_PLUGIN_TIMEOUT);
     }
 }

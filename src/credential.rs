@@ -161,15 +161,25 @@ pub fn validate(output: &[u8]) -> Result<ValidCredential, InvalidCredential> {
 
 /// Shows the start of non-JSON output so the user can see what the plugin
 /// printed instead (a help text, an HTML error page, a prompt). Output that
-/// parsed as JSON is never quoted: it could hold a secret.
+/// parsed as JSON is never quoted: it could hold a secret — and neither is
+/// output that merely starts like JSON: a credential cut short (a plugin
+/// killed mid-write, a full pipe) is not valid JSON but still holds its token.
 fn preview(output: &[u8]) -> String {
     const MAX: usize = 80;
+    if looks_like_json(output) {
+        return "'{…' (not shown: it looks like cut-off JSON and may hold a secret)".into();
+    }
     let text = String::from_utf8_lossy(&output[..output.len().min(MAX * 4)]);
     let mut shown: String = text.chars().take(MAX).map(|c| if c.is_control() { ' ' } else { c }).collect();
     if text.chars().count() > MAX || output.len() > MAX * 4 {
         shown.push('…');
     }
     if output.is_empty() { "(nothing)".into() } else { format!("'{}'", shown.trim_end()) }
+}
+
+/// Whether `output` starts like a JSON object or array (after whitespace).
+fn looks_like_json(output: &[u8]) -> bool {
+    matches!(output.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
 }
 
 /// Where an entry's expiry came from.
@@ -233,6 +243,8 @@ mod tests {
     fn garbage_is_refused_without_panicking() {
         assert!(validate(b"").is_err());
         assert!(validate(b"<html>").unwrap_err().0.contains("<html>"));
+        let cut = validate(br#" {"status":{"token":"secret-part"#).unwrap_err().0;
+        assert!(!cut.contains("secret-part") && cut.contains("cut-off JSON"), "{cut}");
         assert!(
             validate(br#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{}}"#)
                 .is_err()
@@ -241,5 +253,77 @@ mod tests {
             br#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"t"}}"#,
         );
         assert!(ok.is_ok());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any JSON value, small.
+        fn json() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::Bool),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                "\\PC{0,8}".prop_map(serde_json::Value::String),
+                prop::sample::select(vec!["", "t", "2026-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-99-99T"])
+                    .prop_map(|s| serde_json::Value::String(s.into())),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                    prop::collection::btree_map("\\PC{0,6}", inner, 0..4)
+                        .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Something shaped like an ExecCredential, with any field possibly wrong.
+        fn almost_a_credential() -> impl Strategy<Value = serde_json::Value> {
+            let status_field = prop::sample::select(vec![
+                "token",
+                "expirationTimestamp",
+                "clientCertificateData",
+                "clientKeyData",
+                "other",
+            ]);
+            (
+                prop_oneof![Just(serde_json::json!("ExecCredential")), json()],
+                prop_oneof![Just(serde_json::json!("client.authentication.k8s.io/v1")), json()],
+                prop_oneof![
+                    prop::collection::btree_map(status_field, json(), 0..5)
+                        .prop_map(|m| serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.into(), v)).collect())),
+                    json(),
+                ],
+            )
+                .prop_map(|(kind, api, status)| serde_json::json!({"kind": kind, "apiVersion": api, "status": status}))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                let _ = validate(&bytes);
+                let text = String::from_utf8_lossy(&bytes);
+                let _ = CredentialHead::parse(&text).map(|h| h.expiry());
+                let _ = ExecInfo::parse(Some(&text));
+            }
+
+            #[test]
+            fn almost_credentials_are_judged_without_panicking(value in almost_a_credential()) {
+                let bytes = serde_json::to_vec(&value).unwrap();
+                if let Ok(valid) = validate(&bytes) {
+                    prop_assert!(valid.api_version.starts_with(API_GROUP));
+                    let status = &value["status"];
+                    let has = |f: &str| status[f].as_str().is_some_and(|s| !s.is_empty());
+                    prop_assert!(has("token") || (has("clientCertificateData") && has("clientKeyData")));
+                }
+                let text = String::from_utf8_lossy(&bytes);
+                let _ = CredentialHead::parse(&text).map(|h| h.expiry());
+                let _ = ExecInfo::parse(Some(&text));
+            }
+        }
     }
 }

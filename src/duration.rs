@@ -84,9 +84,18 @@ pub fn parse_go_duration(input: &str) -> Result<SignedDuration, DurationError> {
         total = total.checked_add(nanos).ok_or_else(|| err("overflow"))?;
         s = rest;
     }
-    let total = i64::try_from(total).map_err(|_| err("overflow"))?;
-    let total = if negative { -total } else { total };
-    Ok(SignedDuration::from_nanos(total))
+    Ok(SignedDuration::from_nanos(signed_nanos(total, negative).ok_or_else(|| err("overflow"))?))
+}
+
+/// Applies the sign to a magnitude in nanoseconds. The range is asymmetric,
+/// as Go's: `-9223372036854775808ns` (what Go prints for its most negative
+/// duration) parses, `9223372036854775808ns` overflows.
+fn signed_nanos(magnitude: u128, negative: bool) -> Option<i64> {
+    if negative {
+        0i128.checked_sub(i128::try_from(magnitude).ok()?).and_then(|n| i64::try_from(n).ok())
+    } else {
+        i64::try_from(magnitude).ok()
+    }
 }
 
 /// Formats a duration the way Go prints one (`1h30m0s`, `30s`, `1.5s`, `0s`),
@@ -156,6 +165,16 @@ mod tests {
     }
 
     #[test]
+    fn the_extremes_parse_like_go() {
+        assert_eq!(parse_go_duration("-9223372036854775808ns").unwrap().as_nanos(), i64::MIN as i128);
+        assert_eq!(parse_go_duration("9223372036854775807ns").unwrap().as_nanos(), i64::MAX as i128);
+        assert!(parse_go_duration("9223372036854775808ns").is_err());
+        assert!(parse_go_duration("-9223372036854775809ns").is_err());
+        assert_eq!(format_go_duration(SignedDuration::from_nanos(i64::MIN)), "-2562047h47m16.854775808s");
+        assert!(parse_go_duration("99999999999999999999999999999999999999999999h").is_err());
+    }
+
+    #[test]
     fn formats_like_go() {
         let d = |s| format_go_duration(parse_go_duration(s).unwrap());
         assert_eq!(d("1h30m"), "1h30m0s");
@@ -163,5 +182,90 @@ mod tests {
         assert_eq!(d("0"), "0s");
         assert_eq!(d("300ms"), "300ms");
         assert_eq!(d("24h"), "24h0m0s");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Units with their length in nanoseconds and how many fraction
+        /// digits they take exactly.
+        const UNITS: &[(&str, i128, usize)] = &[
+            ("ns", 1, 0),
+            ("us", 1_000, 3),
+            ("µs", 1_000, 3),
+            ("μs", 1_000, 3),
+            ("ms", 1_000_000, 6),
+            ("s", 1_000_000_000, 9),
+            ("m", 60_000_000_000, 9),
+            ("h", 3_600_000_000_000, 9),
+        ];
+
+        /// One `<int>[.<frac>]<unit>` part with its exact value.
+        fn part() -> impl Strategy<Value = (String, i128)> {
+            (0usize..UNITS.len(), 0u32..10_000, prop::option::of(0u32..1_000_000_000))
+                .prop_flat_map(|(u, whole, frac)| {
+                    let (unit, nanos, max_digits) = UNITS[u];
+                    let digits = if max_digits == 0 { Just(None).boxed() } else { Just(frac).boxed() };
+                    (Just((unit, nanos, max_digits, whole)), digits, 1..=max_digits.max(1))
+                })
+                .prop_map(|((unit, nanos, max_digits, whole), frac, len)| {
+                    let mut text = whole.to_string();
+                    let mut value = i128::from(whole) * nanos;
+                    if let (Some(f), true) = (frac, max_digits > 0) {
+                        let f = f % 10u32.pow(len as u32);
+                        text.push_str(&format!(".{f:0len$}"));
+                        value += i128::from(f) * nanos / 10i128.pow(len as u32);
+                    }
+                    text.push_str(unit);
+                    (text, value)
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn generated_go_durations_parse_to_their_value(
+                sign in prop::sample::select(vec!["", "+", "-"]),
+                parts in prop::collection::vec(part(), 1..4),
+            ) {
+                let text = format!("{sign}{}", parts.iter().map(|(t, _)| t.as_str()).collect::<String>());
+                let magnitude: i128 = parts.iter().map(|(_, v)| v).sum();
+                let want = if sign == "-" { -magnitude } else { magnitude };
+                prop_assert_eq!(parse_go_duration(&text).unwrap().as_nanos(), want, "{}", text);
+            }
+
+            #[test]
+            fn formatting_then_parsing_is_the_identity(nanos in any::<i64>()) {
+                let d = SignedDuration::from_nanos(nanos);
+                let text = format_go_duration(d);
+                prop_assert_eq!(parse_go_duration(&text), Ok(d), "{}", text);
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics(s in "\\PC{0,24}", t in "[-+0-9.nuµμmsh]{0,16}") {
+                let _ = parse_go_duration(&s);
+                let _ = parse_go_duration(&t);
+            }
+
+            #[test]
+            fn a_foreign_character_anywhere_is_rejected(
+                (text, _) in part(),
+                at in any::<prop::sample::Index>(),
+                junk in prop::sample::select(vec![' ', '\n', 'd', 'x', ',', '_', '/', 'e', 'w', 'y', 'H', 'S', '\u{0}']),
+            ) {
+                let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+                let at = boundaries[at.index(boundaries.len())];
+                let bad = format!("{}{junk}{}", &text[..at], &text[at..]);
+                prop_assert!(parse_go_duration(&bad).is_err(), "{:?} was accepted", bad);
+            }
+
+            #[test]
+            fn numbers_without_a_unit_are_rejected(n in 1u64.., frac in "(\\.[0-9]*)?") {
+                let text = format!("{}{}", n, frac);
+                prop_assert!(parse_go_duration(&text).is_err(), "{:?} was accepted", text);
+            }
+        }
     }
 }

@@ -235,4 +235,91 @@ mod tests {
         assert_eq!(parse_go_fields("aws eks get-token # env: AWS_PROFILE='p'"), None);
         assert_eq!(parse_go_fields(r#"user="a" server="b" exec="c" api="" id=00"#), None);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Strings from a tiny, hostile alphabet, so that two draws are often
+        /// equal or differ by one character, plus whole tricky values.
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a\" =\n\\\\é\u{0}]{0,3}",
+                prop::sample::select(vec![
+                    "",
+                    " ",
+                    "=",
+                    "\"",
+                    "a=b",
+                    "ab",
+                    "c",
+                    "a",
+                    "bc",
+                    "日本",
+                    "x\ny",
+                    "user=\"a\""
+                ])
+                .prop_map(String::from),
+            ]
+        }
+
+        /// One call's inputs: command, args, AWS_PROFILE, apiVersion, server, user.
+        type Inputs = (String, Vec<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+
+        fn inputs() -> impl Strategy<Value = Inputs> {
+            (
+                prop::sample::select(vec!["aws", "/usr/bin/aws", "a", "ab", "a b", ""]).prop_map(String::from),
+                prop::collection::vec(text(), 0..3),
+                prop::option::of(text()),
+                prop::option::of(text()),
+                prop::option::of(text()),
+                prop::option::of(text()),
+            )
+        }
+
+        fn key_of(i: &Inputs) -> CacheKey {
+            let (command, args, profile, api, server, user) = i;
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            let info = ExecInfo { api_version: api.clone(), server: server.clone(), interactive: None };
+            let key_env = crate::config::Config::from_lookup(|_| None).unwrap().key_env;
+            let env = |name: &str| match name {
+                crate::config::ENV_USER => user.as_ref().map(OsString::from),
+                "AWS_PROFILE" => profile.as_ref().map(OsString::from),
+                _ => None,
+            };
+            for_call(OsStr::new(command), &args, &key_env, env, &info)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn keys_differ_exactly_when_inputs_differ(a in inputs(), b in inputs()) {
+                let (ka, kb) = (key_of(&a), key_of(&b));
+                prop_assert_eq!(ka == kb, a == b, "{:?} / {:?} → {} / {}", a, b, ka, kb);
+            }
+
+            #[test]
+            fn moving_text_between_arguments_changes_the_key(a in inputs(), split in any::<prop::sample::Index>()) {
+                // ["ab", "c"] vs ["a", "bc"]: same concatenation, different call.
+                let joined: String = a.1.concat();
+                let chars: Vec<char> = joined.chars().collect();
+                let at = split.index(chars.len() + 1);
+                let (left, right): (String, String) = (chars[..at].iter().collect(), chars[at..].iter().collect());
+                let mut b = a.clone();
+                b.1 = vec![left, right];
+                prop_assert_eq!(key_of(&a) == key_of(&b), a.1 == b.1);
+            }
+
+            #[test]
+            fn the_readable_part_parses_back(a in inputs()) {
+                let k = key_of(&a);
+                prop_assert!(!k.text.contains('\n'), "a key is one line: {}", k);
+                let fields = parse_fields(&k.text).unwrap();
+                prop_assert_eq!(&fields[0].1, a.5.as_deref().unwrap_or(""));
+                prop_assert_eq!(&fields[1].1, a.4.as_deref().unwrap_or(""));
+                prop_assert!(!is_go_key(&k.text));
+            }
+        }
+    }
 }

@@ -41,6 +41,8 @@ use color_eyre::Result;
 use color_eyre::eyre::{WrapErr, eyre};
 use serde_yml::{Mapping, Value};
 
+use crate::lock::FileLock;
+
 /// How long kcc waits for another program's kubeconfig lock.
 pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 
@@ -226,10 +228,22 @@ pub fn mapping_mut<'a>(map: &'a mut Mapping, key: &str) -> Option<&'a mut Mappin
 /// when dropped. `kubectl config set-…`, `aws eks update-kubeconfig` and
 /// `gcloud … get-credentials` (through client-go) take the same lock, so kcc
 /// never interleaves its write with theirs.
+///
+/// A process killed while holding such a lock leaves the file behind, and
+/// client-go has no way to tell it from a live one. kcc marks its own lock
+/// files ([`KCC_LOCK_MARK`]) and holds an advisory lock on them while it
+/// owns them; advisory locks die with their holder, so a marked file nobody
+/// holds was left by a killed kcc and is removed ([`remove_if_stale`]).
+/// Lock files of other programs are never touched.
 #[derive(Debug)]
 pub struct KubeconfigLock {
     path: PathBuf,
+    /// The advisory lock that says "a live kcc owns this file".
+    _held: FileLock,
 }
+
+/// What kcc writes into its kubeconfig lock files (client-go's are empty).
+pub const KCC_LOCK_MARK: &[u8] = b"kcc\n";
 
 impl KubeconfigLock {
     /// The lock file of `kubeconfig` (the path as given, like client-go).
@@ -239,20 +253,18 @@ impl KubeconfigLock {
         PathBuf::from(name)
     }
 
-    /// Creates the lock file, retrying for up to `wait` while it exists.
+    /// Creates the lock file, retrying for up to `wait` while it exists; a
+    /// lock file left by a killed kcc is removed first.
     pub fn acquire(kubeconfig: &Path, wait: Duration) -> Result<KubeconfigLock> {
         let path = Self::path_for(kubeconfig);
         let deadline = Instant::now() + wait;
         loop {
-            let mut options = OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            match options.open(&path) {
-                Ok(_) => return Ok(KubeconfigLock { path }),
+            match create_marked(&path) {
+                Ok(held) => {
+                    remove_dead_lock_temps(&path);
+                    return Ok(KubeconfigLock { path, _held: held });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && remove_if_stale(&path) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -284,7 +296,142 @@ impl KubeconfigLock {
 
 impl Drop for KubeconfigLock {
     fn drop(&mut self) {
+        // Removed while the advisory lock is still held (the field drops
+        // after this), so nobody can mistake the file for a stale one.
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Creates the lock file at `path` already marked as kcc's and advisory-locked.
+///
+/// The mark and the advisory lock go on a private temporary file first, which
+/// is then hard-linked to `path` (the link fails if `path` exists, as
+/// `O_EXCL` would): the lock file never exists, not even for an instant,
+/// without both — a kcc killed at any moment leaves either nothing or a lock
+/// file that [`remove_if_stale`] recognises. Where hard links are not
+/// supported it falls back to create-then-mark.
+fn create_marked(path: &Path) -> io::Result<FileLock> {
+    let mut temp = path.as_os_str().to_os_string();
+    temp.push(format!(".kcc-{}.tmp", std::process::id()));
+    let temp = PathBuf::from(temp);
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    let held = FileLock::lock_open_file(options.open(&temp)?, path)?;
+    let linked = held.file().write_all(KCC_LOCK_MARK).and_then(|()| fs::hard_link(&temp, path));
+    let _ = fs::remove_file(&temp);
+    match linked {
+        Ok(()) => Ok(held),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            drop(held);
+            create_then_mark(path)
+        }
+    }
+}
+
+/// Removes the temporary files of [`create_marked`] (`<lock>.kcc-<pid>.tmp`)
+/// whose process is gone: a kcc killed in the instant between creating and
+/// linking one. Files of live processes are left alone (they may be linking).
+fn remove_dead_lock_temps(lock: &Path) {
+    let (Some(dir), Some(name)) = (lock.parent(), lock.file_name().and_then(|n| n.to_str())) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!("{name}.kcc-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)?.strip_suffix(".tmp")) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok_and(|pid| !process_exists(pid)) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists (signal 0 checks without sending).
+fn process_exists(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        // SAFETY: signal 0 only checks that the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        !gone
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// [`create_marked`] without hard links: `O_EXCL` create, advisory lock, mark.
+/// A kill between the create and the mark leaves an unmarked lock file that
+/// only a person can judge (as with client-go's own lock files).
+fn create_then_mark(path: &Path) -> io::Result<FileLock> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    let marked = FileLock::lock_open_file(file, path).and_then(|held| {
+        held.file().write_all(KCC_LOCK_MARK)?;
+        Ok(held)
+    });
+    if marked.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    marked
+}
+
+/// Removes the kubeconfig lock file at `path` if a killed kcc left it:
+/// it carries kcc's mark and nobody holds its advisory lock. Returns whether
+/// it was removed.
+///
+/// The advisory lock is taken on the file as opened, and the file is removed
+/// only if `path` still names that same file, so a lock that another kcc
+/// has just created in its place is never removed.
+fn remove_if_stale(path: &Path) -> bool {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let Ok(file) = options.open(path) else { return false };
+    let Ok(Some(held)) = FileLock::try_lock_open_file(file, path) else { return false };
+    let mut mark = Vec::new();
+    if io::Read::read_to_end(&mut io::Read::take(held.file(), 64), &mut mark).is_err() || mark != KCC_LOCK_MARK {
+        return false;
+    }
+    if !same_file(held.file(), path) {
+        return false;
+    }
+    fs::remove_file(path).is_ok()
+}
+
+/// Whether `path` names the open `file` (same device and inode).
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::symlink_metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        false
     }
 }
 
@@ -352,6 +499,7 @@ pub fn write_in_place(path: &Path, content: &[u8]) -> Result<()> {
         fs::metadata(&target).map_err(|e| eyre!("cannot read kubeconfig '{}': {}", path.display(), io_message(&e)))?;
     let dir = target.parent().unwrap_or(Path::new("."));
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    remove_leftover_temps(dir, &name);
     let temp = dir.join(format!(".{name}.kcc-{}.tmp", std::process::id()));
     let result = (|| -> io::Result<()> {
         let mut options = OpenOptions::new();
@@ -391,6 +539,26 @@ pub fn write_in_place(path: &Path, content: &[u8]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Removes `.<name>.kcc-<pid>.tmp` files that a killed kcc left in `dir`:
+/// they hold a copy of the kubeconfig (its tokens included), and a later kcc
+/// whose pid matches one could not create its own temp file. Only called
+/// under the [`KubeconfigLock`], which every kcc writing `name` holds, so none
+/// of them belongs to a live writer.
+fn remove_leftover_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.kcc-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str() else { continue };
+        if let Some(pid) = n.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".tmp"))
+            && !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The file's permission bits (0o600 where there are none).

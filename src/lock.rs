@@ -58,9 +58,31 @@ impl FileLock {
         }
     }
 
+    /// Locks `file`, already opened (or created) by the caller at `path`,
+    /// blocking while another process holds it: for lock files with their
+    /// own creation protocol (client-go's kubeconfig lock).
+    pub fn lock_open_file(file: File, path: &Path) -> io::Result<FileLock> {
+        fs4::FileExt::lock(&file)?;
+        Ok(FileLock { file, path: path.to_path_buf() })
+    }
+
+    /// Like [`FileLock::lock_open_file`], but only if it is free right now.
+    pub fn try_lock_open_file(file: File, path: &Path) -> io::Result<Option<FileLock>> {
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => Ok(Some(FileLock { file, path: path.to_path_buf() })),
+            Err(fs4::TryLockError::WouldBlock) => Ok(None),
+            Err(fs4::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
     /// The locked file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The locked file (to read or write the lock file's own content).
+    pub fn file(&self) -> &File {
+        &self.file
     }
 }
 

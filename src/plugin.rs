@@ -4,12 +4,15 @@
 //! prompts must reach the user, as kubectl would let them) and the whole
 //! environment, `KUBERNETES_EXEC_INFO` included; only stdout is captured,
 //! bounded so a runaway plugin cannot exhaust memory. Its exit code is
-//! passed on unchanged.
+//! passed on unchanged. With `KUBE_CREDENTIAL_CACHE_PLUGIN_TIMEOUT` set, a
+//! plugin that has not finished in time is killed (SIGKILL; processes it
+//! started itself are not, as kubectl would not either).
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Most a plugin may print. A real ExecCredential is a few KB (an EKS token
@@ -46,6 +49,8 @@ pub enum PluginError {
     Io(String, io::Error),
     /// It printed more than [`MAX_OUTPUT`] bytes.
     TooMuchOutput(String),
+    /// It ran longer than `KUBE_CREDENTIAL_CACHE_PLUGIN_TIMEOUT` and was killed.
+    TimedOut(String, Duration),
 }
 
 impl std::fmt::Display for PluginError {
@@ -63,6 +68,12 @@ impl std::fmt::Display for PluginError {
                 f,
                 "credential plugin '{cmd}' printed more than {} MiB; that is not an ExecCredential, nothing was cached",
                 MAX_OUTPUT / 1024 / 1024
+            ),
+            PluginError::TimedOut(cmd, limit) => write!(
+                f,
+                "credential plugin '{cmd}' did not finish within {} ({}) and was stopped; nothing was cached",
+                crate::duration::format_go_duration(jiff::SignedDuration::try_from(*limit).unwrap_or_default()),
+                crate::config::ENV_PLUGIN_TIMEOUT
             ),
         }
     }
@@ -82,10 +93,17 @@ impl PluginError {
 }
 
 /// Runs `command args…`, capturing stdout. `depth` is this kcc's nesting
-/// level; the child sees `depth + 1`.
-pub fn run(command: &OsStr, args: &[OsString], depth: u32) -> Result<PluginRun, PluginError> {
+/// level; the child sees `depth + 1`. With a `timeout` the plugin is killed
+/// when it has not exited in time (closing stdout early does not count).
+pub fn run(
+    command: &OsStr,
+    args: &[OsString],
+    depth: u32,
+    timeout: Option<Duration>,
+) -> Result<PluginRun, PluginError> {
     let shown = command.to_string_lossy().into_owned();
     let started = Instant::now();
+    let deadline = timeout.map(|t| started + t);
     let mut child = Command::new(command)
         .args(args)
         .env(RECURSION_ENV, (depth + 1).to_string())
@@ -98,23 +116,63 @@ pub fn run(command: &OsStr, args: &[OsString], depth: u32) -> Result<PluginRun, 
             io::ErrorKind::PermissionDenied => PluginError::NotExecutable(shown.clone(), e),
             _ => PluginError::Io(shown.clone(), e),
         })?;
-    let mut stdout = Vec::with_capacity(8192);
-    let read = match child.stdout.take() {
-        Some(pipe) => pipe.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut stdout),
-        None => Ok(0),
+    let stop = |child: &mut std::process::Child, error: PluginError| {
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(error)
+    };
+    let Some((stdout, read)) = read_stdout(&mut child, deadline) else {
+        return stop(&mut child, PluginError::TimedOut(shown, timeout.unwrap_or_default()));
     };
     if stdout.len() > MAX_OUTPUT {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(PluginError::TooMuchOutput(shown));
+        return stop(&mut child, PluginError::TooMuchOutput(shown));
     }
     if let Err(e) = read {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(PluginError::Io(shown, e));
+        return stop(&mut child, PluginError::Io(shown, e));
     }
-    let status = child.wait().map_err(|e| PluginError::Io(shown.clone(), e))?;
+    let status = match wait_until(&mut child, deadline) {
+        Ok(Some(status)) => status,
+        Ok(None) => return stop(&mut child, PluginError::TimedOut(shown, timeout.unwrap_or_default())),
+        Err(e) => return Err(PluginError::Io(shown, e)),
+    };
     Ok(PluginRun { stdout, status, took: started.elapsed() })
+}
+
+/// Reads the child's stdout until it is closed, at most [`MAX_OUTPUT`] + 1
+/// bytes (more means "too much": the caller stops the plugin without reading
+/// the rest). None when `deadline` passed first.
+///
+/// The reading happens on a helper thread so the deadline holds even while
+/// the plugin keeps stdout open and prints nothing; a reader left blocked
+/// there dies with kcc, which exits right after a timeout.
+fn read_stdout(child: &mut std::process::Child, deadline: Option<Instant>) -> Option<(Vec<u8>, io::Result<()>)> {
+    let Some(pipe) = child.stdout.take() else { return Some((Vec::new(), Ok(()))) };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdout = Vec::with_capacity(8192);
+        let read = pipe.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut stdout).map(drop);
+        let _ = tx.send((stdout, read));
+    });
+    match deadline {
+        None => rx.recv().ok(),
+        Some(deadline) => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok(),
+    }
+}
+
+/// Waits for the child to exit; `Ok(None)` when `deadline` passed first.
+/// The child has closed stdout by now, so it normally exits at once: the
+/// polling below only runs for plugins that close stdout and keep going.
+fn wait_until(child: &mut std::process::Child, deadline: Option<Instant>) -> io::Result<Option<ExitStatus>> {
+    let Some(deadline) = deadline else { return child.wait().map(Some) };
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The exit code to pass on for a plugin's status (128+signal when killed).

@@ -148,7 +148,11 @@ fn json_report_follows_the_documented_schema() {
     assert_eq!(json["schemaVersion"], 1);
     assert!(json["version"].as_str().unwrap().starts_with("kcc "));
     assert_eq!(json["healthy"], true);
-    assert_eq!(json["settings"].as_array().unwrap().len(), 8, "one row per KUBE_CREDENTIAL_CACHE_* setting");
+    assert_eq!(
+        json["settings"].as_array().unwrap().len(),
+        kcc::config::SETTINGS.len(),
+        "one row per KUBE_CREDENTIAL_CACHE_* setting"
+    );
     assert_eq!(json["backend"]["setting"], "auto");
     assert_eq!(json["backend"]["chosen"], "file");
     assert_eq!(

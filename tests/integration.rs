@@ -15,3 +15,4 @@ mod inject;
 mod keyring;
 mod kubectl;
 mod readme;
+mod torture;

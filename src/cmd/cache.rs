@@ -126,7 +126,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
 
     let shown = command.to_string_lossy().into_owned();
     diag.debug(|| format!("running '{shown}' with {} argument(s)", plugin_args.len()));
-    let run = plugin::run(command, plugin_args, depth)?;
+    let run = plugin::run(command, plugin_args, depth, config.plugin_timeout)?;
     if !run.status.success() {
         let code = plugin::exit_code_of(run.status);
         diag.debug(|| format!("'{shown}' failed ({}); nothing was cached", run.status));

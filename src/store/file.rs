@@ -18,8 +18,14 @@
 //!
 //! Writes replace the file atomically (temp file in the same directory,
 //! fsync, rename), so a reader never sees a torn file and needs no lock.
-//! The rename also replaces a symlink planted at the store path instead of
-//! writing through it; reads refuse to follow one (`O_NOFOLLOW`).
+//! A symlink at the store path is never followed: reads open with
+//! `O_NOFOLLOW` and fail with an error that says so, which also stops every
+//! read-modify-write before its rename, so neither the link nor its target
+//! is ever written (the credential is served uncached until the user replaces
+//! the link or points `KUBE_CREDENTIAL_CACHE_FILE` at its target). Reads refuse
+//! a file owned by another user ([`ForeignOwner`]): whoever could write it
+//! could make kubectl act under their identity. A store directory others can
+//! write to is repaired or refused before kcc writes there ([`secure_dir`]).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -40,9 +46,11 @@ pub fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
     let mut file = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+        Err(e) => return Err(explain_symlink(e, path)),
     };
-    let mut bytes = Vec::with_capacity(file.metadata().map(|m| m.len() as usize + 1).unwrap_or(4096));
+    let meta = file.metadata()?;
+    refuse_foreign_owner(&meta, path)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
     file.read_to_end(&mut bytes)?;
     Ok(Some(bytes))
 }
@@ -73,8 +81,9 @@ pub fn lookup(path: &Path, key: &str) -> io::Result<Found> {
     let mut file = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::NoFile),
-        Err(e) => return Err(e),
+        Err(e) => return Err(explain_symlink(e, path)),
     };
+    refuse_foreign_owner(&file.metadata()?, path)?;
     let mut buf = Vec::with_capacity(CHUNK);
     let at_eof = fill(&mut file, &mut buf, CHUNK)?;
     if at_eof || !buf.starts_with(LAYOUT_HEADER) {
@@ -153,6 +162,65 @@ fn open_read(path: &Path) -> io::Result<File> {
         options.custom_flags(libc::O_NOFOLLOW);
     }
     options.open(path)
+}
+
+/// Turns the bare "too many levels of symbolic links" of an `O_NOFOLLOW`
+/// open into a message that names the link and what to do.
+fn explain_symlink(e: io::Error, path: &Path) -> io::Error {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return io::Error::new(
+            e.kind(),
+            format!(
+                "{} is a symbolic link, which kcc never follows (someone could point it anywhere); replace it with a file or set KUBE_CREDENTIAL_CACHE_FILE to its target",
+                path.display()
+            ),
+        );
+    }
+    e
+}
+
+/// A store file owned by another user: never trusted, never served. The
+/// `io::Error` carrying it has kind `PermissionDenied`.
+#[derive(Debug)]
+pub struct ForeignOwner {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Its owner.
+    pub uid: u32,
+}
+
+impl std::fmt::Display for ForeignOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is owned by uid {}, not by you; it is not trusted", self.path.display(), self.uid)
+    }
+}
+
+impl std::error::Error for ForeignOwner {}
+
+impl ForeignOwner {
+    /// The [`ForeignOwner`] inside `e`, if that is what `e` is.
+    pub fn of(e: &io::Error) -> Option<&ForeignOwner> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<ForeignOwner>())
+    }
+}
+
+/// Fails with [`ForeignOwner`] when the opened file is not ours. One `fstat`
+/// that the read does anyway, so the hit path pays nothing extra.
+fn refuse_foreign_owner(meta: &fs::Metadata, path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                ForeignOwner { path: path.to_path_buf(), uid: meta.uid() },
+            ));
+        }
+    }
+    let _ = (meta, path);
+    Ok(())
 }
 
 /// Finds the raw JSON stored under `key`. `Err` describes a corrupt file.
@@ -272,6 +340,69 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Makes sure no other user can write into the store directory `dir`:
+/// whoever can write there can replace the store (and kubectl would act with
+/// their credential), plant symlinks or hold kcc's lock files.
+///
+/// A directory that is ours and writable by group or others is repaired to
+/// 0700; the returned message says so (shown once as a warning: afterwards
+/// the directory is private). A directory writable by others that is not ours,
+/// or is shared on purpose (sticky, like `/tmp`), is refused with an error
+/// naming it: changing it is not kcc's business, so the credential is then
+/// served uncached.
+pub fn secure_dir(dir: &Path) -> io::Result<Option<String>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = fs::metadata(dir)?;
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 == 0 {
+            return Ok(None);
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me || mode & 0o1000 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "the cache directory {} is writable by other users (mode {mode:04o}, owner uid {}) and kcc will not keep credentials there; set KUBE_CREDENTIAL_CACHE_FILE to a file in a private directory",
+                    dir.display(),
+                    meta.uid()
+                ),
+            ));
+        }
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        Ok(Some(format!(
+            "the cache directory {} was writable by other users (mode {mode:04o}); changed it to 0700",
+            dir.display()
+        )))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(None)
+    }
+}
+
+/// Removes temporary files that [`write_atomic`] left for `target` when it
+/// was killed between writing and renaming (`<name>.tmp.<pid>`). They hold
+/// a whole copy of the store, tokens included, that `kcc clear` would
+/// otherwise never reach. Only call this holding the lock every writer of
+/// `target` takes: then no such file belongs to a live writer.
+pub fn remove_leftover_temps(target: &Path) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let mut prefix = name.to_os_string();
+    prefix.push(".tmp.");
+    let prefix = prefix.as_encoded_bytes();
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().as_encoded_bytes().starts_with(prefix) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Replaces `target` atomically with `bytes`, mode 0600: temp file in the
 /// same directory, fsync, rename. The temp file is removed on failure.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -350,5 +481,52 @@ mod tests {
         assert!(find(go, "k").unwrap().is_some());
         assert!(find(b"{garbage", "k").is_err());
         assert!(find(b"", "k").unwrap().is_none());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn bytes() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..256),
+                // kcc's own layout header followed by anything: the fast path.
+                prop::collection::vec(any::<u8>(), 0..256).prop_map(|mut tail| {
+                    let mut v = LAYOUT_HEADER.to_vec();
+                    v.append(&mut tail);
+                    v
+                }),
+                ("\\PC{0,6}", "[\\PC\n]{0,64}").prop_map(|(k, rest)| {
+                    format!("{{\"credentials\":{{\n{}:{rest}", serde_json::to_string(&k).unwrap()).into_bytes()
+                }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_store_content_is_read_without_panicking(content in bytes(), key in "[\\PC\n]{0,8}") {
+                let _ = find(&content, &key);
+                let _ = parse_all(&content);
+            }
+
+            #[test]
+            fn rendered_entries_are_found_exactly(
+                entries in prop::collection::btree_map("[\\PC\n\"]{0,8}", "[\\PC\n\"]{0,8}", 0..6),
+                probe in "[\\PC\n\"]{0,8}",
+            ) {
+                let entries: Entries = entries
+                    .into_iter()
+                    .map(|(k, v)| (k, raw(&serde_json::json!({"v": v, "nl": "\n"}).to_string())))
+                    .collect();
+                let bytes = render(&entries);
+                prop_assert_eq!(parse_all(&bytes).unwrap().len(), entries.len());
+                for (k, v) in &entries {
+                    prop_assert_eq!(find(&bytes, k).unwrap().map(RawValue::get), Some(v.get()));
+                }
+                prop_assert_eq!(find(&bytes, &probe).unwrap().is_some(), entries.contains_key(&probe));
+            }
+        }
     }
 }

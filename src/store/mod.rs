@@ -318,6 +318,7 @@ impl Store {
     /// waiting would deadlock instead of letting the recursion guard stop a
     /// loop. It returns `Ok(None)` when the lock is taken.
     pub fn flight(&self, key: &str, nested: bool, diag: &Diag) -> io::Result<Option<FileLock>> {
+        self.prepare_dir(diag)?;
         let dir = self.paths.flight_dir();
         file::ensure_dir(&dir)?;
         let path = self.flight_path(key);
@@ -330,19 +331,42 @@ impl Store {
         Ok(Some(lock))
     }
 
+    /// Creates the store directory (0700), or checks that an existing one is
+    /// private before anything is written there (see [`file::secure_dir`]).
+    fn prepare_dir(&self, diag: &Diag) -> io::Result<()> {
+        let dir = self.paths.dir();
+        file::ensure_dir(dir)?;
+        if let Some(repaired) = file::secure_dir(dir)? {
+            diag.warn(&repaired);
+        }
+        Ok(())
+    }
+
     /// Takes the store lock for a read-modify-write.
     pub fn lock(&self, diag: &Diag) -> io::Result<FileLock> {
-        file::ensure_dir(self.paths.dir())?;
+        self.prepare_dir(diag)?;
         let (lock, _) = FileLock::acquire(&self.paths.store_lock(), |p| {
             diag.debug(|| format!("waiting for the store lock {}", p.display()))
         })?;
+        // Every writer of these files holds this lock: temp files found now
+        // are those of writers that were killed.
+        file::remove_leftover_temps(&self.paths.file);
+        file::remove_leftover_temps(&self.paths.index());
         Ok(lock)
     }
 
     /// Reads every entry under the store lock the caller holds. A corrupt
     /// file yields no entries and a warning message to show.
     pub fn load_locked(&self, _lock: &FileLock) -> io::Result<(file::Entries, Option<String>)> {
-        match file::read(&self.paths.file)? {
+        let read = match file::read(&self.paths.file) {
+            // Another user's file in our (private, checked) directory: its
+            // entries are not trusted; the write replaces it with our own.
+            Err(e) if file::ForeignOwner::of(&e).is_some() => {
+                return Ok((file::Entries::new(), Some(format!("{e}; starting a new one"))));
+            }
+            read => read?,
+        };
+        match read {
             None => Ok((file::Entries::new(), None)),
             Some(bytes) => match file::parse_all(&bytes) {
                 Ok(entries) => Ok((entries, None)),
