@@ -9,7 +9,10 @@ mod kube;
 
 mod cache;
 mod clear;
+mod cli;
 mod doctor;
+mod generate;
 mod inject;
+mod install;
 mod keyring;
 mod kubectl;
