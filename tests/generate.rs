@@ -149,3 +149,36 @@ fn zsh_completion_parses() {
     let out: Output = tool("zsh", "zsh").args(["-n", "completions/_kcc"]).output().unwrap();
     assert!(out.status.success(), "zsh -n completions/_kcc: {}", stderr(&out));
 }
+
+#[test]
+fn installed_personality_pages_show_the_kcc_page() {
+    // The README's install line, into a temporary man directory.
+    let w = World::new();
+    let man1 = w.path("share/man/man1");
+    let pages = ["man/kcc.1", "man/kcc-cache.1", "man/kcc-injector.1"];
+    let out = tool("install", "coreutils").args(["-Dm644"]).args(pages).arg("-t").arg(&man1).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["kcc", "kcc-cache", "kcc-injector"] {
+        let out = tool("man", "man-db")
+            .args(["--warnings", "-M"])
+            .arg(w.path("share/man"))
+            .arg(name)
+            .env("MANWIDTH", "80")
+            .output()
+            .unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "man {name}: {}", stderr(&out));
+        assert!(stdout(&out).contains("kcc, kcc-cache, kcc-injector - cache the credentials"), "man {name}");
+    }
+}
+
+#[test]
+fn the_readme_documents_every_setting() {
+    let readme = fs::read_to_string(repo("README.md")).unwrap();
+    for setting in kcc::config::SETTINGS {
+        assert!(
+            readme.contains(&format!("| `{}` |", setting.name)),
+            "README's configuration table lacks {}",
+            setting.name
+        );
+    }
+}
