@@ -42,10 +42,13 @@ pub fn run(args: InstallLinksArgs) -> Result<ExitCode> {
         None => exe.parent().map(Path::to_path_buf).ok_or_else(|| eyre!("'{}' has no directory", exe.display()))?,
     };
     for outcome in install(&exe, &dir)? {
-        match outcome {
-            Outcome::Created(link) => println!("created {} -> {}", link.display(), exe.display()),
-            Outcome::Already(link) => println!("already {} -> {}", link.display(), exe.display()),
-        }
+        let (word, link) = match &outcome {
+            Outcome::Created(link) => ("created", link),
+            Outcome::Already(link) => ("already", link),
+        };
+        // What the link says (`kcc` beside the binary), else the binary.
+        let target = fs::read_link(link).unwrap_or_else(|_| exe.clone());
+        println!("{word} {} -> {}", link.display(), target.display());
     }
     if !on_path(&dir) {
         eprintln!(
