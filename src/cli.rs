@@ -6,12 +6,12 @@
 //! argh has no `--flag=value` syntax; [`split_equals`] turns it into
 //! `--flag value` before parsing.
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 /// kcc (kube-credential-cache): caches the credentials of Kubernetes exec
 /// plugins (aws eks get-token, gke-gcloud-auth-plugin, kubelogin, oidc-login)
 /// so kubectl, helm and k9s stop waiting for them on every call.
-#[derive(FromArgs, Debug, PartialEq)]
+#[derive(FromArgs, ArgsInfo, Debug, PartialEq)]
 #[argh(help_triggers("-h", "--help", "help"))]
 pub struct KccArgs {
     /// print the version and exit
@@ -22,7 +22,7 @@ pub struct KccArgs {
 }
 
 /// The modes.
-#[derive(FromArgs, Debug, PartialEq)]
+#[derive(FromArgs, ArgsInfo, Debug, PartialEq)]
 #[argh(subcommand)]
 pub enum Command {
     /// caching proxy
@@ -33,12 +33,14 @@ pub enum Command {
     Clear(ClearArgs),
     /// diagnostics
     Doctor(DoctorArgs),
+    /// personality links
+    InstallLinks(InstallLinksArgs),
 }
 
 /// run a credential plugin through the cache: every argument after CMD is the
 /// plugin's, passed on untouched (configured by KUBE_CREDENTIAL_CACHE_*
 /// variables; see `man kcc`)
-#[derive(FromArgs, Debug, PartialEq)]
+#[derive(FromArgs, ArgsInfo, Debug, PartialEq)]
 #[argh(subcommand, name = "cache")]
 pub struct CacheArgs {
     /// the plugin command and its arguments, e.g. aws eks get-token --cluster-name c
@@ -47,7 +49,7 @@ pub struct CacheArgs {
 }
 
 /// rewrite kubeconfig exec users to go through kcc-cache (or restore them)
-#[derive(FromArgs, Debug, PartialEq)]
+#[derive(FromArgs, ArgsInfo, Debug, PartialEq)]
 #[argh(subcommand, name = "inject", help_triggers("-h", "--help", "help"))]
 pub struct InjectArgs {
     /// edit the files in place instead of printing the result
@@ -65,7 +67,7 @@ pub struct InjectArgs {
 }
 
 /// remove cached credentials from every backend
-#[derive(FromArgs, Debug, PartialEq)]
+#[derive(FromArgs, ArgsInfo, Debug, PartialEq)]
 #[argh(subcommand, name = "clear")]
 pub struct ClearArgs {
     /// remove everything kcc cached (the default when no selector is given)
@@ -89,7 +91,7 @@ pub struct ClearArgs {
 }
 
 /// explain the set-up: settings, backend, store, kubeconfig users, cached entries
-#[derive(FromArgs, Debug, PartialEq)]
+#[derive(FromArgs, ArgsInfo, Debug, PartialEq)]
 #[argh(subcommand, name = "doctor")]
 pub struct DoctorArgs {
     /// kubeconfig file to inspect (default: $KUBECONFIG, else ~/.kube/config)
@@ -101,6 +103,73 @@ pub struct DoctorArgs {
     /// print the report as JSON
     #[argh(switch)]
     pub json: bool,
+}
+
+/// create the kcc-cache and kcc-injector personalities (symlinks to this kcc)
+/// next to the kcc binary, or in DIR; existing correct links are kept, any
+/// other file of that name is refused
+#[derive(FromArgs, ArgsInfo, Debug, PartialEq)]
+#[argh(subcommand, name = "install-links")]
+pub struct InstallLinksArgs {
+    /// directory to create the links in (default: the directory of the running kcc)
+    #[argh(option)]
+    pub dir: Option<String>,
+}
+
+/// The artefacts `kcc generate` writes (hidden: dispatched before argh parses,
+/// so it stays out of `kcc --help`; see `completions/` and `man/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Artefact {
+    /// The roff man page `man/kcc.1`.
+    Man,
+    /// `completions/kcc.bash`.
+    Bash,
+    /// `completions/_kcc`.
+    Zsh,
+    /// `completions/kcc.fish`.
+    Fish,
+}
+
+impl Artefact {
+    /// Every artefact, in the order the README lists them.
+    pub const ALL: [Artefact; 4] = [Artefact::Man, Artefact::Bash, Artefact::Zsh, Artefact::Fish];
+
+    /// The word on the command line (`kcc generate man`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Artefact::Man => "man",
+            Artefact::Bash => "bash",
+            Artefact::Zsh => "zsh",
+            Artefact::Fish => "fish",
+        }
+    }
+
+    /// Where the committed copy lives, relative to the repository root.
+    pub fn committed_path(self) -> &'static str {
+        match self {
+            Artefact::Man => "man/kcc.1",
+            Artefact::Bash => "completions/kcc.bash",
+            Artefact::Zsh => "completions/_kcc",
+            Artefact::Fish => "completions/kcc.fish",
+        }
+    }
+}
+
+fn parse_artefact(value: &str) -> Result<Artefact, String> {
+    Artefact::ALL.into_iter().find(|a| a.name() == value).ok_or_else(|| {
+        let names: Vec<&str> = Artefact::ALL.iter().map(|a| a.name()).collect();
+        format!("unknown artefact '{value}'; valid ones are {}", names.join(", "))
+    })
+}
+
+/// print a generated file (man page or shell completion) on stdout; the
+/// committed copies under man/ and completions/ are this command's output
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "generate")]
+pub struct GenerateArgs {
+    /// what to generate: man, bash, zsh or fish
+    #[argh(positional, from_str_fn(parse_artefact))]
+    pub artefact: Artefact,
 }
 
 /// `--flag=value` → `--flag`, `value` (argh knows only the split form).

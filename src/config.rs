@@ -33,18 +33,66 @@ pub const ENV_PLUGIN_TIMEOUT: &str = "KUBE_CREDENTIAL_CACHE_PLUGIN_TIMEOUT";
 /// The kubeconfig user name, set by `kcc inject` in the exec env.
 pub const ENV_USER: &str = "KUBE_CREDENTIAL_CACHE_USER";
 
+/// One documented setting: the single table `kcc doctor`, the man page's
+/// ENVIRONMENT section and the README's configuration table are kept to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingInfo {
+    /// The variable.
+    pub name: &'static str,
+    /// Its default, as text.
+    pub default: &'static str,
+    /// What it does (one sentence, no trailing period).
+    pub meaning: &'static str,
+}
+
 /// Every setting kcc reads, in the order `kcc doctor` shows them, with its
-/// default as text (what the README and man page document).
-pub const SETTINGS: &[(&str, &str)] = &[
-    (ENV_BACKEND, "auto"),
-    (ENV_FILE, "<user cache dir>/kube-credential-cache/cache.json"),
-    (ENV_REFRESH_MARGIN, "30s"),
-    (ENV_DEFAULT_TTL, "1h"),
-    (ENV_NO_EXPIRY_THRESHOLD, "24h"),
-    (ENV_CACHEKEY_ENV_LIST, "KUBE_CREDENTIAL_CACHE_USER,AWS_PROFILE,AWS_REGION,AWS_VAULT"),
-    (ENV_DEBUG, "off"),
-    (ENV_KEYRING_ENTRY_LIMIT, "2560 on Windows, 3000 on macOS, 65536 elsewhere (bytes)"),
-    (ENV_PLUGIN_TIMEOUT, "0 (no limit, like kubectl)"),
+/// default as text and its meaning (what the README and man page document).
+pub const SETTINGS: &[SettingInfo] = &[
+    SettingInfo {
+        name: ENV_BACKEND,
+        default: "auto",
+        meaning: "where credentials are stored: file, keyring, or auto (the keyring when a running Secret Service or Keychain answers, else the file)",
+    },
+    SettingInfo {
+        name: ENV_FILE,
+        default: "<user cache dir>/kube-credential-cache/cache.json",
+        meaning: "path of the file store (Linux: $XDG_CACHE_HOME or ~/.cache, macOS: ~/Library/Caches, Windows: %LOCALAPPDATA%); its lock, flight locks and index sit beside it",
+    },
+    SettingInfo {
+        name: ENV_REFRESH_MARGIN,
+        default: "30s",
+        meaning: "run the plugin again when the cached credential expires within this margin (Go duration)",
+    },
+    SettingInfo {
+        name: ENV_DEFAULT_TTL,
+        default: "1h",
+        meaning: "lifetime given to credentials that report no usable expiry (Go duration)",
+    },
+    SettingInfo {
+        name: ENV_NO_EXPIRY_THRESHOLD,
+        default: "24h",
+        meaning: "an expiry further than this in the past (Go's zero time) means no expiry; a recently expired credential is just expired",
+    },
+    SettingInfo {
+        name: ENV_CACHEKEY_ENV_LIST,
+        default: "KUBE_CREDENTIAL_CACHE_USER,AWS_PROFILE,AWS_REGION,AWS_VAULT",
+        meaning: "comma-separated environment variables whose values are part of the cache key",
+    },
+    SettingInfo {
+        name: ENV_DEBUG,
+        default: "off",
+        meaning: "1, true, yes or on: explain the key, backend, hit or miss, expiry and refresh on stderr (never a token)",
+    },
+    SettingInfo {
+        name: ENV_KEYRING_ENTRY_LIMIT,
+        default: "2560 on Windows, 3000 on macOS, 65536 elsewhere (bytes)",
+        meaning: "largest secret stored in one keyring entry; larger credentials are split across entries",
+    },
+    SettingInfo {
+        name: ENV_PLUGIN_TIMEOUT,
+        default: "0 (no limit, like kubectl)",
+        meaning: "kill a plugin still running after this long (Go duration); kcc exits 1 naming it and caches nothing",
+    },
 ];
 
 /// The default per-entry limit of this platform, in bytes: Windows'

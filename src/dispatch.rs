@@ -9,7 +9,7 @@ use argh::FromArgs;
 use color_eyre::Result;
 use color_eyre::eyre::eyre;
 
-use crate::cli::{self, Command, InjectArgs, KccArgs};
+use crate::cli::{self, Command, GenerateArgs, InjectArgs, KccArgs};
 use crate::cmd;
 use crate::personality::Personality;
 use crate::report::ExitWith;
@@ -42,6 +42,14 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
                 return cmd::cache::run("kcc cache", rest[1..].to_vec());
             }
             let args = utf8_args(&rest)?;
+            // Hidden (argh has no hidden subcommands): a maintainer's tool that
+            // writes the committed man page and completions, not a user command.
+            if args.first().is_some_and(|a| a == "generate") {
+                return match parse_or_exit(GenerateArgs::from_args(&["kcc", "generate"], &as_strs(&args[1..])))? {
+                    Ok(generate) => cmd::generate::run(generate),
+                    Err(code) => Ok(code),
+                };
+            }
             let parsed = parse_or_exit(KccArgs::from_args(&["kcc"], &as_strs(&cli::split_equals(&args))))?;
             let kcc = match parsed {
                 Ok(kcc) => kcc,
@@ -62,6 +70,7 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
                 Some(Command::Inject(args)) => cmd::inject::run(args),
                 Some(Command::Clear(args)) => cmd::clear::run(args),
                 Some(Command::Doctor(args)) => cmd::doctor::run(args),
+                Some(Command::InstallLinks(args)) => cmd::install_links::run(args),
             }
         }
     }

@@ -18,6 +18,7 @@ pub mod credential;
 pub mod diagnostics;
 pub mod dispatch;
 pub mod duration;
+pub mod generate;
 pub mod key;
 pub mod kubeconfig;
 pub mod kubeconfig_read;

@@ -308,3 +308,16 @@ fn kubeconfig_with_static_credentials_never_leaks_them() {
     let (json, _) = doctor_json(&w, &["--kubeconfig", fixture("aks-kubelogin.yaml").to_str().unwrap()]);
     assert!(json["kubeconfig"]["users"].is_array());
 }
+
+#[test]
+fn equals_form_options_are_accepted() {
+    // Users type `--kubeconfig=~/.kube/dev`; argh alone knows only the split form.
+    let w = World::new();
+    let file = fixture("go-kcc-injected.yaml");
+    let (json, code) =
+        doctor_json(&w, &[&format!("--kubeconfig={}", file.display()), &format!("--context={PROD_USER}")]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["kubeconfig"]["files"][0]["path"], file.to_str().unwrap(), "{json}");
+    assert_eq!(json["kubeconfig"]["files"][0]["source"], "flag");
+    assert_eq!(json["kubeconfig"]["context"], PROD_USER);
+}

@@ -10,8 +10,11 @@ mod secret_service;
 
 mod cache;
 mod clear;
+mod cli;
 mod doctor;
+mod generate;
 mod inject;
+mod install;
 mod keyring;
 mod kubectl;
 mod readme;

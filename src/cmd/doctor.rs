@@ -142,18 +142,18 @@ fn settings(env: &Env, findings: &mut Findings) -> (Config, Vec<Setting>) {
     };
     let settings = SETTINGS
         .iter()
-        .map(|(name, default)| {
+        .map(|&config::SettingInfo { name, default, .. }| {
             let value = env.get(name).filter(|v| !v.is_empty()).map(|v| v.to_string_lossy().into_owned());
             Setting {
                 name: name.to_string(),
                 source: if value.is_some() { "env" } else { "default" },
                 value,
                 default: default.to_string(),
-                valid: !rejected.contains(name),
+                valid: !rejected.contains(&name),
             }
         })
         .collect();
-    let known: Vec<&str> = SETTINGS.iter().map(|(n, _)| *n).chain([config::ENV_USER, plugin::RECURSION_ENV]).collect();
+    let known: Vec<&str> = SETTINGS.iter().map(|s| s.name).chain([config::ENV_USER, plugin::RECURSION_ENV]).collect();
     for (name, _) in &env.vars {
         let name = name.to_string_lossy();
         if name.starts_with("KUBE_CREDENTIAL_CACHE_") && !known.contains(&name.as_ref()) {
@@ -163,7 +163,7 @@ fn settings(env: &Env, findings: &mut Findings) -> (Config, Vec<Setting>) {
                 format!("{name} is set but is not a kcc setting (a typo?); kcc ignores it"),
                 format!(
                     "rename or unset it; the settings are {}",
-                    SETTINGS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    SETTINGS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
                 ),
             );
         }

@@ -3,4 +3,6 @@
 pub mod cache;
 pub mod clear;
 pub mod doctor;
+pub mod generate;
 pub mod inject;
+pub mod install_links;
