@@ -345,11 +345,11 @@ mod tests {
         assert_eq!(c.backend, BackendChoice::File);
         assert!(c.debug);
         assert_eq!(c.key_env, ["A", "B", "C"]);
-        let c = cfg(&[(ENV_REFRESH_AHEAD, "5m"), (ENV_HEAL, "0")]).unwrap();
-        assert_eq!(c.refresh_ahead, SignedDuration::from_mins(5));
-        assert!(!c.heal);
         assert_eq!(c.source(ENV_BACKEND), Source::Env);
         assert_eq!(cfg(&[(ENV_KEYRING_ENTRY_LIMIT, " 2560 ")]).unwrap().keyring_entry_limit, 2560);
         assert_eq!(cfg(&[]).unwrap().keyring_entry_limit, DEFAULT_KEYRING_ENTRY_LIMIT);
+        let c = cfg(&[(ENV_REFRESH_AHEAD, "5m"), (ENV_HEAL, "0")]).unwrap();
+        assert_eq!(c.refresh_ahead, SignedDuration::from_mins(5));
+        assert!(!c.heal);
     }
 }
