@@ -10,6 +10,8 @@ mod kube;
 mod cache;
 mod clear;
 mod doctor;
+mod heal;
 mod inject;
 mod keyring;
 mod kubectl;
+mod refresh;
