@@ -64,11 +64,18 @@ fn twenty_ordinary_kubectl_calls_never_force_a_refresh() {
     let w = World::new();
     let token = "kcc-heal-valid-token-5e6f";
     let (server, kubeconfig) = setup(&w, token, &[]);
-    for _ in 0..20 {
-        assert!(ok(&kube::get_version(&w, &kubeconfig)).contains(SERVER_MARK));
+    for i in 0..20 {
+        if i % 4 == 3 {
+            // Discovery (several requests in one process) still runs the plugin once.
+            let out = w.cmd(kube::kubectl()).args(["api-versions", "--kubeconfig"]).arg(&kubeconfig).output().unwrap();
+            assert!(ok(&out).contains("v1"), "{}", stdout(&out));
+        } else {
+            assert!(ok(&kube::get_version(&w, &kubeconfig)).contains(SERVER_MARK));
+        }
     }
     assert_eq!(w.runs("plug"), 1, "every kubectl is a new client: no call looks like a rejection");
-    assert_eq!(server.accepted().len(), 20);
+    assert!(server.accepted().len() >= 20, "{:?}", server.requests());
+    assert!(server.requests().iter().all(|r| r.status != 401), "{:?}", server.requests());
     assert!(index_entry(&w)["forced"].is_null(), "{}", index_entry(&w));
 }
 

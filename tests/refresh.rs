@@ -42,21 +42,33 @@ fn token(out: &std::process::Output) -> String {
     v["status"]["token"].as_str().unwrap().to_owned()
 }
 
-/// The `background` record of the only entry in the index.
-fn background(w: &World) -> serde_json::Value {
+/// The `background` record of the index entry of plugin `exec` (any entry when None).
+fn background_of(w: &World, exec: Option<&str>) -> serde_json::Value {
     let index = w.store_file().with_file_name("cache.index.json");
     let v: serde_json::Value =
         std::fs::read_to_string(index).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-    v["entries"].as_object().and_then(|m| m.values().next()).map(|e| e["background"].clone()).unwrap_or_default()
+    let entries = v["entries"].as_object().cloned().unwrap_or_default();
+    let found = entries.values().find(|e| exec.is_none_or(|x| e["exec"] == x)).cloned();
+    found.map(|e| e["background"].clone()).unwrap_or_default()
+}
+
+/// The `background` record of the only entry in the index.
+fn background(w: &World) -> serde_json::Value {
+    background_of(w, None)
 }
 
 /// Polls until the background refresh has finished (result other than
 /// `started`), or panics after `timeout`.
 #[track_caller]
 fn wait_for_background(w: &World, timeout: Duration) -> serde_json::Value {
+    wait_for_background_of(w, None, timeout)
+}
+
+#[track_caller]
+fn wait_for_background_of(w: &World, exec: Option<&str>, timeout: Duration) -> serde_json::Value {
     let start = Instant::now();
     loop {
-        let bg = background(w);
+        let bg = background_of(w, exec);
         if bg["result"].as_str().is_some_and(|r| r != "started") {
             return bg;
         }
@@ -201,4 +213,22 @@ fn outside_the_window_or_switched_off_nothing_runs_in_the_background() {
     assert_eq!(w.runs("plug"), 1, "off by default, and 5 minutes left is outside a 4-minute window");
     assert!(background(&w).is_null());
     assert!(!w.store_file().with_file_name("cache.refresh.log").exists());
+}
+
+#[test]
+fn a_plugin_that_runs_kcc_itself_is_refreshed_normally() {
+    // The refresher's marker must not leak into the plugin: a kcc-cache
+    // inside it serves its caller like any other.
+    let mut w = World::new();
+    w.set_env(AHEAD, "10m");
+    let inner = plugin(&w, "inner", &credential("v1", SECRET, Some(&in_secs(300))), 0.0);
+    let outer = w.script(
+        "outer",
+        &format!("echo run >> '{}'\nexec kcc-cache '{}'", w.path("outer.count").display(), inner.display()),
+    );
+    ok(&call(&w, &outer));
+    ok(&call(&w, &outer));
+    let bg = wait_for_background_of(&w, Some("outer"), Duration::from_secs(5));
+    assert_eq!(bg["result"], "ok", "{bg}\n{}", log(&w));
+    assert_eq!(w.runs("outer"), 2);
 }
