@@ -148,7 +148,7 @@ fn json_report_follows_the_documented_schema() {
     assert_eq!(json["schemaVersion"], 1);
     assert!(json["version"].as_str().unwrap().starts_with("kcc "));
     assert_eq!(json["healthy"], true);
-    assert_eq!(json["settings"].as_array().unwrap().len(), 8, "one row per KUBE_CREDENTIAL_CACHE_* setting");
+    assert_eq!(json["settings"].as_array().unwrap().len(), 10, "one row per KUBE_CREDENTIAL_CACHE_* setting");
     assert_eq!(json["backend"]["setting"], "auto");
     assert_eq!(json["backend"]["chosen"], "file");
     assert_eq!(
@@ -171,6 +171,8 @@ fn json_report_follows_the_documented_schema() {
     assert!(entry["secondsLeft"].as_i64().unwrap() > 3500);
     assert_eq!(entry["next"]["kind"], "hit");
     assert!(entry["next"]["text"].as_str().unwrap().starts_with("hit: expires"));
+    assert_eq!(entry["background"], Value::Null, "no refresh ahead ran");
+    assert_eq!(entry["forcedRefresh"], Value::Null, "no forced refresh ran");
     assert_eq!(json["findings"].as_array().unwrap().len(), 0);
 }
 
