@@ -30,6 +30,10 @@ pub const ENV_DEBUG: &str = "KUBE_CREDENTIAL_CACHE_DEBUG";
 pub const ENV_KEYRING_ENTRY_LIMIT: &str = "KUBE_CREDENTIAL_CACHE_KEYRING_ENTRY_LIMIT";
 /// Longest a plugin may run before kcc stops it (Go duration; 0 = no limit).
 pub const ENV_PLUGIN_TIMEOUT: &str = "KUBE_CREDENTIAL_CACHE_PLUGIN_TIMEOUT";
+/// Refresh a credential in the background when it expires within this window.
+pub const ENV_REFRESH_AHEAD: &str = "KUBE_CREDENTIAL_CACHE_REFRESH_AHEAD";
+/// Falsy → never treat a repeated request from one client as a rejection.
+pub const ENV_HEAL: &str = "KUBE_CREDENTIAL_CACHE_HEAL";
 /// The kubeconfig user name, set by `kcc inject` in the exec env.
 pub const ENV_USER: &str = "KUBE_CREDENTIAL_CACHE_USER";
 
@@ -62,6 +66,16 @@ pub const SETTINGS: &[SettingInfo] = &[
         name: ENV_REFRESH_MARGIN,
         default: "30s",
         meaning: "run the plugin again when the cached credential expires within this margin (Go duration)",
+    },
+    SettingInfo {
+        name: ENV_REFRESH_AHEAD,
+        default: "0s (off)",
+        meaning: "refresh a credential in the background when a hit finds it expiring within this window (Go duration; 5m is a good value)",
+    },
+    SettingInfo {
+        name: ENV_HEAL,
+        default: "on",
+        meaning: "0, false, no or off: never treat a repeated request from the same client process as a rejected credential",
     },
     SettingInfo {
         name: ENV_DEFAULT_TTL,
@@ -155,6 +169,11 @@ pub struct Config {
     pub file: Option<OsString>,
     /// Refresh when `expiry - now <= refresh_margin`.
     pub refresh_margin: SignedDuration,
+    /// Refresh in the background when `expiry - now < refresh_ahead`
+    /// (zero: off). See [`crate::refresh`].
+    pub refresh_ahead: SignedDuration,
+    /// Heal after a rejected credential (see [`crate::heal`]).
+    pub heal: bool,
     /// Lifetime assigned to credentials without a usable expiry.
     pub default_ttl: SignedDuration,
     /// An expiry more than this far in the past means "no expiry".
@@ -251,6 +270,15 @@ impl Config {
         };
         let refresh_margin =
             duration(ENV_REFRESH_MARGIN, get(ENV_REFRESH_MARGIN)?, SignedDuration::from_secs(30), "30s")?;
+        let refresh_ahead = duration(ENV_REFRESH_AHEAD, get(ENV_REFRESH_AHEAD)?, SignedDuration::ZERO, "5m")?;
+        let heal = match get(ENV_HEAL)? {
+            None => true,
+            Some(v) => parse_bool(&v).ok_or_else(|| ConfigError {
+                variable: ENV_HEAL,
+                value: v.clone(),
+                problem: "expected 1/true/yes/on or 0/false/no/off".into(),
+            })?,
+        };
         let default_ttl = duration(ENV_DEFAULT_TTL, get(ENV_DEFAULT_TTL)?, SignedDuration::from_hours(1), "1h")?;
         let no_expiry_threshold =
             duration(ENV_NO_EXPIRY_THRESHOLD, get(ENV_NO_EXPIRY_THRESHOLD)?, SignedDuration::from_hours(24), "24h")?;
@@ -306,6 +334,8 @@ impl Config {
             backend,
             file,
             refresh_margin,
+            refresh_ahead,
+            heal,
             default_ttl,
             no_expiry_threshold,
             key_env,
@@ -356,6 +386,8 @@ mod tests {
         assert_eq!(c.no_expiry_threshold, SignedDuration::from_hours(24));
         assert_eq!(c.key_env, DEFAULT_KEY_ENV);
         assert!(!c.debug);
+        assert_eq!(c.refresh_ahead, SignedDuration::ZERO, "refresh ahead is off by default");
+        assert!(c.heal, "healing is on by default");
         assert_eq!(c.source(ENV_BACKEND), Source::Default);
     }
 
@@ -367,6 +399,8 @@ mod tests {
         assert_eq!(cfg(&[(ENV_BACKEND, "disk")]).unwrap_err().variable, ENV_BACKEND);
         assert_eq!(cfg(&[(ENV_DEBUG, "maybe")]).unwrap_err().variable, ENV_DEBUG);
         assert_eq!(cfg(&[(ENV_DEFAULT_TTL, "-1h")]).unwrap_err().variable, ENV_DEFAULT_TTL);
+        assert_eq!(cfg(&[(ENV_REFRESH_AHEAD, "5")]).unwrap_err().variable, ENV_REFRESH_AHEAD);
+        assert_eq!(cfg(&[(ENV_HEAL, "sometimes")]).unwrap_err().variable, ENV_HEAL);
         for bad in ["12", "lots", "-1", "99999999999"] {
             assert_eq!(cfg(&[(ENV_KEYRING_ENTRY_LIMIT, bad)]).unwrap_err().variable, ENV_KEYRING_ENTRY_LIMIT, "{bad}");
         }
@@ -381,6 +415,9 @@ mod tests {
         assert_eq!(c.source(ENV_BACKEND), Source::Env);
         assert_eq!(cfg(&[(ENV_KEYRING_ENTRY_LIMIT, " 2560 ")]).unwrap().keyring_entry_limit, 2560);
         assert_eq!(cfg(&[]).unwrap().keyring_entry_limit, DEFAULT_KEYRING_ENTRY_LIMIT);
+        let c = cfg(&[(ENV_REFRESH_AHEAD, "5m"), (ENV_HEAL, "0")]).unwrap();
+        assert_eq!(c.refresh_ahead, SignedDuration::from_mins(5));
+        assert!(!c.heal);
     }
 
     #[test]

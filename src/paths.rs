@@ -66,6 +66,11 @@ impl StorePaths {
         self.sibling(".index.json")
     }
 
+    /// The log of background refreshers (their stderr), bounded in size.
+    pub fn refresh_log(&self) -> PathBuf {
+        self.sibling(".refresh.log")
+    }
+
     /// A fresh temporary file name for an atomic replace of `target`.
     pub fn temp_for(target: &Path) -> PathBuf {
         let mut name = target.file_name().map(OsString::from).unwrap_or_default();

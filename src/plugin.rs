@@ -107,6 +107,8 @@ pub fn run(
     let mut child = Command::new(command)
         .args(args)
         .env(RECURSION_ENV, (depth + 1).to_string())
+        // A kcc inside the plugin serves its caller; it is never a background refresher.
+        .env_remove(crate::refresh::REFRESHER_ENV)
         .stdin(Stdio::inherit())
         .stderr(Stdio::inherit())
         .stdout(Stdio::piped())

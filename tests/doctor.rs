@@ -175,6 +175,8 @@ fn json_report_follows_the_documented_schema() {
     assert!(entry["secondsLeft"].as_i64().unwrap() > 3500);
     assert_eq!(entry["next"]["kind"], "hit");
     assert!(entry["next"]["text"].as_str().unwrap().starts_with("hit: expires"));
+    assert_eq!(entry["background"], Value::Null, "no refresh ahead ran");
+    assert_eq!(entry["forcedRefresh"], Value::Null, "no forced refresh ran");
     assert_eq!(json["findings"].as_array().unwrap().len(), 0);
 }
 

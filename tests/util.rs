@@ -88,7 +88,26 @@ impl World {
 
     /// A command for one of the personalities in `bin/` (or any program),
     /// with a clean environment: PATH = bin + system, HOME and XDG inside.
+    ///
+    /// `kcc` and `kcc-cache` run as the child of a fresh `sh`, so every call
+    /// has its own parent process, as every kubectl invocation is: healing
+    /// (src/heal.rs) treats a second request from the same parent as a
+    /// rejected credential. [`World::cmd_direct`] runs them as children of
+    /// the test process (one parent for many calls, like a script).
     pub fn cmd(&self, program: impl AsRef<OsStr>) -> Command {
+        let program = program.as_ref();
+        if program == "kcc" || program == "kcc-cache" {
+            let mut cmd = self.cmd("/bin/sh");
+            // Not `exec`: the shell stays as the parent and passes on the exit code.
+            cmd.arg("-c").arg("\"$0\" \"$@\"; exit $?").arg(self.bin.join(program));
+            return cmd;
+        }
+        self.cmd_direct(program)
+    }
+
+    /// Like [`World::cmd`], but a kcc personality runs as a direct child of
+    /// the test process.
+    pub fn cmd_direct(&self, program: impl AsRef<OsStr>) -> Command {
         let program = program.as_ref();
         let program_path = if Path::new(program).components().count() == 1 && self.bin.join(program).exists() {
             self.bin.join(program).into_os_string()

@@ -2,7 +2,12 @@
 //!
 //! key → store → fresh? print : (single flight → re-check → run plugin →
 //! validate → store → print). A hit does one file read, one small parse and
-//! one write to stdout; everything else happens only on a miss.
+//! one write to stdout; everything else happens only on a miss. Two
+//! additions hang off a hit, each in its own module: healing
+//! ([`crate::heal`], a repeated request from the same client is a rejected
+//! credential) and refresh ahead ([`crate::refresh`], a background refresh
+//! when the credential is about to expire; the refresher is this same mode
+//! re-executed, see [`run_refresher`]).
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -10,7 +15,7 @@ use std::process::ExitCode;
 
 use color_eyre::Result;
 use color_eyre::eyre::{WrapErr, eyre};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::config::{BackendChoice, Config, ENV_USER};
 use crate::credential::{self, ExecInfo, ExpirySource};
@@ -19,7 +24,8 @@ use crate::key;
 use crate::paths::StorePaths;
 use crate::plugin::{self, MAX_RECURSION, RECURSION_ENV};
 use crate::report::ExitWith;
-use crate::store::{self, Backend, IndexEntry, Lookup, Store};
+use crate::store::{self, Backend, ForcedRefresh, IndexEntry, Lookup, Store};
+use crate::{heal, refresh};
 
 /// The usage text of the caching personality.
 pub fn usage(name: &str) -> String {
@@ -78,7 +84,24 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         }
     };
 
+    if let Some(seen) = refresh::requested() {
+        return run_refresher(
+            &config,
+            &diag,
+            store.as_ref(),
+            &key.text,
+            command,
+            plugin_args,
+            depth,
+            &exec_info,
+            &seen,
+        );
+    }
+
     let wanted_api = exec_info.api_version.as_deref();
+    let mut healer = None;
+    // The credential this client was already served and now asks for again.
+    let mut rejected: Option<String> = None;
     if let Some(store) = &store {
         let now = Timestamp::now();
         let lookup = store.lookup(&key.text);
@@ -86,14 +109,34 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         if let Some(keyring) = &store.keyring {
             diag.debug(|| format!("keyring: {}", keyring.last_read()));
         }
-        if let (Decision::Hit { .. }, Lookup::Found(json)) = (&decision, &lookup) {
-            diag.debug(|| diagnostics::describe(&decision, now));
-            return Ok(print_credential(json.as_bytes(), true));
-        }
         diag.debug(|| diagnostics::describe(&decision, now));
+        if let (Decision::Hit { expiry, .. }, Lookup::Found(json)) = (&decision, &lookup) {
+            healer = heal::Healer::new(config.heal, store, &key.text);
+            match healer.as_ref().map(|h| h.judge(json, now)) {
+                Some(heal::Verdict::Rejected { why }) => {
+                    diag.debug(|| format!("heal: {why}"));
+                    rejected = Some(json.clone());
+                }
+                verdict => {
+                    if let Some(heal::Verdict::Bounded { why }) = verdict {
+                        diag.debug(|| format!("heal: {why}"));
+                    }
+                    let code = print_credential(json.as_bytes(), true);
+                    if let Some(healer) = &healer {
+                        healer.served(json, false, now, &diag);
+                    }
+                    if !config.refresh_ahead.is_zero() {
+                        refresh::after_hit(&config, store, &key.text, *expiry, now, command, plugin_args, &diag);
+                    }
+                    return Ok(code);
+                }
+            }
+        }
     }
 
-    // Miss: from here on the plugin's cost dominates everything kcc does.
+    // Miss (or a forced refresh): from here on the plugin's cost dominates
+    // everything kcc does.
+    let healer = healer.or_else(|| store.as_ref().and_then(|s| heal::Healer::new(config.heal, s, &key.text)));
     let _flight = match &store {
         Some(store) => match store.flight(&key.text, depth > 0, &diag) {
             Ok(None) => {
@@ -105,11 +148,22 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
                 let now = Timestamp::now();
                 let lookup = store.lookup(&key.text);
                 let decision = store::decide(&lookup, wanted_api, now, config.refresh_margin);
-                if let (Decision::Hit { .. }, Lookup::Found(json)) = (&decision, &lookup) {
+                if let (Decision::Hit { .. }, Lookup::Found(json)) = (&decision, &lookup)
+                    && rejected.as_ref() != Some(json)
+                {
                     diag.debug(|| {
-                        format!("served what a concurrent refresh stored: {}", diagnostics::describe(&decision, now))
+                        let what = if rejected.is_some() {
+                            "heal: another kcc already replaced the credential this client was served; serving"
+                        } else {
+                            "served what a concurrent refresh stored:"
+                        };
+                        format!("{what} {}", diagnostics::describe(&decision, now))
                     });
-                    return Ok(print_credential(json.as_bytes(), true));
+                    let code = print_credential(json.as_bytes(), true);
+                    if let Some(healer) = &healer {
+                        healer.served(json, false, now, &diag);
+                    }
+                    return Ok(code);
                 }
                 Some(lock)
             }
@@ -124,13 +178,63 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         None => None,
     };
 
+    let forced = rejected.as_ref().zip(healer.as_ref()).map(|(_, h)| ForcedRefresh {
+        at: diagnostics::when(Timestamp::now()),
+        client_pid: h.client().pid,
+        why: "the client asked again for the credential it was already served (rejected by the server?)".into(),
+    });
+    let fetched = fetch(&config, &diag, store.as_ref(), &key.text, command, plugin_args, depth, &exec_info, |meta| {
+        meta.forced = forced
+    });
+    if let (Some(healer), Some(old)) = (&healer, &rejected)
+        && !matches!(&fetched, Ok(Fetched::Credential { stored: Some(_), .. }))
+    {
+        // The forced refresh failed: still count it, so the bound holds.
+        healer.served(old, true, Timestamp::now(), &diag);
+    }
+    match fetched? {
+        Fetched::PluginFailed(code) => Ok(code),
+        Fetched::Credential { stdout, stored } => {
+            if let (Some(healer), Some(json)) = (&healer, &stored) {
+                healer.served(json, rejected.is_some(), Timestamp::now(), &diag);
+            }
+            Ok(print_credential(&stdout, false))
+        }
+    }
+}
+
+/// What running the plugin gave.
+enum Fetched {
+    /// The plugin failed with this exit code; nothing was cached.
+    PluginFailed(ExitCode),
+    /// A valid credential: the plugin's stdout, and the JSON stored (None:
+    /// not cached).
+    Credential { stdout: Vec<u8>, stored: Option<String> },
+}
+
+/// Runs the plugin, validates what it printed and stores it: the miss path,
+/// shared by a foreground miss and the background refresher. `history`
+/// may add refresh bookkeeping to the new index row.
+#[allow(clippy::too_many_arguments)]
+fn fetch(
+    config: &Config,
+    diag: &Diag,
+    store: Option<&Store>,
+    key: &str,
+    command: &OsStr,
+    plugin_args: &[OsString],
+    depth: u32,
+    exec_info: &ExecInfo,
+    history: impl FnOnce(&mut IndexEntry),
+) -> Result<Fetched> {
+    let wanted_api = exec_info.api_version.as_deref();
     let shown = command.to_string_lossy().into_owned();
     diag.debug(|| format!("running '{shown}' with {} argument(s)", plugin_args.len()));
     let run = plugin::run(command, plugin_args, depth, config.plugin_timeout)?;
     if !run.status.success() {
         let code = plugin::exit_code_of(run.status);
         diag.debug(|| format!("'{shown}' failed ({}); nothing was cached", run.status));
-        return Ok(ExitCode::from(code));
+        return Ok(Fetched::PluginFailed(ExitCode::from(code)));
     }
     let credential = credential::validate(&run.stdout).map_err(|e| {
         eyre!("credential plugin '{shown}' did not print a usable ExecCredential: {e}; nothing was cached")
@@ -141,12 +245,13 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         credential::effective_expiry(credential.reported_expiry, now, config.no_expiry_threshold, config.default_ttl);
     diag.debug(|| diagnostics::describe_refresh(&shown, run.took, expiry, source, config.default_ttl, now));
 
-    if let Some(store) = &store {
-        if let Some(why) = refuse_to_cache(&credential, wanted_api, expiry, now, &config) {
+    let mut stored = None;
+    if let Some(store) = store {
+        if let Some(why) = refuse_to_cache(&credential, wanted_api, expiry, now, config) {
             diag.debug(|| format!("not cached: {why}"));
         } else {
             let json = stored_json(credential.value, source, expiry);
-            let meta = IndexEntry {
+            let mut meta = IndexEntry {
                 backend: store.backend.as_str().into(),
                 user: std::env::var(ENV_USER).ok(),
                 server: exec_info.server.clone(),
@@ -160,17 +265,97 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
                 exec: std::path::Path::new(command).file_name().unwrap_or(command).to_string_lossy().into_owned(),
                 size: json.len(),
                 parts: 1,
+                background: None,
+                forced: None,
             };
-            if let Err(e) = store.put(&key.text, &json, meta, now, &diag) {
-                let place = match store.backend {
-                    Backend::File => store.paths.file.display().to_string(),
-                    Backend::Keyring => "in the keyring".into(),
-                };
-                diag.warn(&format!("cannot write the cache {place} ({e}); the credential is served but not cached"));
+            history(&mut meta);
+            match store.put(key, &json, meta, now, diag) {
+                Ok(()) => stored = Some(json),
+                Err(e) => {
+                    let place = match store.backend {
+                        Backend::File => store.paths.file.display().to_string(),
+                        Backend::Keyring => "in the keyring".into(),
+                    };
+                    diag.warn(&format!(
+                        "cannot write the cache {place} ({e}); the credential is served but not cached"
+                    ));
+                }
             }
         }
     }
-    Ok(print_credential(&run.stdout, false))
+    Ok(Fetched::Credential { stdout: run.stdout, stored })
+}
+
+/// The background refresher (see [`crate::refresh`]): started by a hit inside
+/// the refresh-ahead window, detached, with its output going to the refresh
+/// log. `seen` is the expiry of the entry it was started to replace.
+#[allow(clippy::too_many_arguments)]
+fn run_refresher(
+    config: &Config,
+    diag: &Diag,
+    store: Option<&Store>,
+    key: &str,
+    command: &OsStr,
+    plugin_args: &[OsString],
+    depth: u32,
+    exec_info: &ExecInfo,
+    seen: &str,
+) -> Result<ExitCode> {
+    let started = Timestamp::now();
+    let say = |what: &str| eprintln!("kcc: refresh ahead {}: {what} ({key})", diagnostics::when(Timestamp::now()));
+    let Some(store) = store else {
+        say("no usable store; nothing to refresh");
+        return Ok(ExitCode::SUCCESS);
+    };
+    // Held for our whole life: no second refresher of this key starts meanwhile.
+    let ahead = store.ahead_lock_path(key);
+    // A hit holds it briefly while it decides whether to start a refresher;
+    // waiting for that is short. A live refresher holding it means the hit
+    // that started us raced it, and the re-check below finds its result.
+    let _ahead = match crate::lock::FileLock::acquire(&ahead, |_| ()) {
+        Ok((lock, _)) => lock,
+        Err(e) => {
+            say(&format!("cannot take {} ({e}); exiting", ahead.display()));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let _flight = store.flight(key, depth > 0, diag).ok().flatten();
+    let now = Timestamp::now();
+    let lookup = store.lookup(key);
+    let decision = store::decide(&lookup, exec_info.api_version.as_deref(), now, config.refresh_margin);
+    if let Decision::Hit { expiry, .. } = decision
+        && diagnostics::when(expiry) != seen
+    {
+        let detail = format!("another call already replaced the entry (now expires {})", diagnostics::when(expiry));
+        say(&format!("skipped: {detail}"));
+        refresh::record(store, key, diag, started, "skipped", &detail, config.refresh_ahead, Some(expiry));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut ok_expiry = None;
+    let fetched = fetch(config, diag, Some(store), key, command, plugin_args, depth, exec_info, |meta| {
+        ok_expiry = meta.expiry.parse::<Timestamp>().ok();
+        let spacing = ok_expiry.map_or(SignedDuration::ZERO, |t| refresh::success_spacing(t, Timestamp::now()));
+        meta.background = Some(store::BackgroundAttempt {
+            at: diagnostics::when(started),
+            result: "ok".into(),
+            detail: format!("new credential expires {}", meta.expiry),
+            next_allowed: diagnostics::when(Timestamp::now() + spacing),
+        });
+    });
+    let (result, detail, code) = match fetched {
+        Ok(Fetched::Credential { stored: Some(_), .. }) => {
+            say(&format!("ok: the new credential expires {}", ok_expiry.map(diagnostics::when).unwrap_or_default()));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Ok(Fetched::Credential { stored: None, .. }) => {
+            ("failed", "the plugin's credential could not be cached".to_string(), ExitCode::from(1))
+        }
+        Ok(Fetched::PluginFailed(code)) => ("failed", "the plugin failed (its stderr is in this log)".into(), code),
+        Err(e) => ("failed", format!("{e}"), ExitCode::from(1)),
+    };
+    say(&format!("{result}: {detail}"));
+    refresh::record(store, key, diag, started, result, &detail, config.refresh_ahead, None);
+    Ok(code)
 }
 
 /// Picks the store for this call: `Ok(None)` when a secret store is present

@@ -153,7 +153,11 @@ fn settings(env: &Env, findings: &mut Findings) -> (Config, Vec<Setting>) {
             }
         })
         .collect();
-    let known: Vec<&str> = SETTINGS.iter().map(|s| s.name).chain([config::ENV_USER, plugin::RECURSION_ENV]).collect();
+    let known: Vec<&str> = SETTINGS
+        .iter()
+        .map(|s| s.name)
+        .chain([config::ENV_USER, plugin::RECURSION_ENV, crate::refresh::REFRESHER_ENV])
+        .collect();
     for (name, _) in &env.vars {
         let name = name.to_string_lossy();
         if name.starts_with("KUBE_CREDENTIAL_CACHE_") && !known.contains(&name.as_ref()) {
@@ -441,6 +445,18 @@ fn entries(listing: &store::Listing, config: &Config, now: Timestamp, findings: 
                 seconds_left: e.expiry.map(|t| t.duration_since(now).as_secs()),
                 expiry_source: meta.map(|m| m.expiry_source.clone()),
                 next,
+                background: meta.and_then(|m| m.background.as_ref()).map(|bg| BackgroundReport {
+                    at: bg.at.clone(),
+                    result: bg.result.clone(),
+                    detail: bg.detail.clone(),
+                    next_allowed: bg.next_allowed.clone(),
+                    text: crate::refresh::describe(bg),
+                }),
+                forced_refresh: meta.and_then(|m| m.forced.as_ref()).map(|f| ForcedReport {
+                    at: f.at.clone(),
+                    client_pid: f.client_pid,
+                    text: format!("last forced refresh (healing) at {}: client pid {}: {}", f.at, f.client_pid, f.why),
+                }),
             }
         })
         .collect();

@@ -40,6 +40,40 @@ pub struct IndexEntry {
     /// Keyring entries the secret is split across (1 when not split).
     #[serde(default = "one")]
     pub parts: u32,
+    /// The last background (refresh-ahead) attempt for this key, kept across
+    /// refreshes so its back-off survives a new credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<BackgroundAttempt>,
+    /// The last forced refresh (healing after a rejected credential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced: Option<ForcedRefresh>,
+}
+
+/// What the last background refresh of a key did (see `crate::refresh`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackgroundAttempt {
+    /// When it was started (RFC 3339).
+    pub at: String,
+    /// `started`, `ok`, `skipped` or `failed`.
+    pub result: String,
+    /// Details in words (never a secret): the plugin's exit, why it was skipped.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// No new background refresh starts before this (RFC 3339).
+    pub next_allowed: String,
+}
+
+/// The last time kcc treated a repeated request as a rejected credential.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForcedRefresh {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The client process that asked again.
+    pub client_pid: u32,
+    /// Why, in words.
+    pub why: String,
 }
 
 fn one() -> u32 {
@@ -58,6 +92,19 @@ pub struct Index {
 }
 
 impl Index {
+    /// Carries the refresh history of `key` (background attempts, forced
+    /// refreshes) over to its new metadata `meta`, unless `meta` sets its own.
+    pub fn carry_history(&self, key: &str, meta: &mut IndexEntry) {
+        if let Some(old) = self.entries.get(key) {
+            if meta.background.is_none() {
+                meta.background = old.background.clone();
+            }
+            if meta.forced.is_none() {
+                meta.forced = old.forced.clone();
+            }
+        }
+    }
+
     /// Reads the index; a missing or unreadable one is empty (it is only metadata).
     pub fn load(path: &Path) -> Index {
         super::file::read(path).ok().flatten().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()

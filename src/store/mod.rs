@@ -38,7 +38,7 @@ use crate::diagnostics::{Decision, Diag, Miss};
 use crate::lock::FileLock;
 use crate::paths::StorePaths;
 
-pub use index::IndexEntry;
+pub use index::{BackgroundAttempt, ForcedRefresh, IndexEntry};
 pub use keyring::{Keyring, KeyringError, Probe, ProbeOutcome};
 
 /// At most this many expired keyring entries are deleted by one `put`, so
@@ -435,8 +435,37 @@ impl Store {
             // run prunes them or `kcc clear` removes them.
             idx.entries.retain(|k, e| e.backend == Backend::Keyring.as_str() || entries.contains_key(k));
         }
+        idx.carry_history(key, &mut meta);
         idx.entries.insert(key.to_string(), meta);
         idx.save(&self.paths.index())
+    }
+
+    /// The index row of `key`, if any (one read of the index, no lock).
+    pub fn meta(&self, key: &str) -> Option<IndexEntry> {
+        index::Index::load(&self.paths.index()).entries.remove(key)
+    }
+
+    /// Changes the index row of `key` under the store lock (for refresh
+    /// bookkeeping that is not a new credential). Returns false when the
+    /// index has no row for `key` and `update` was not called.
+    pub fn update_meta(&self, key: &str, diag: &Diag, update: impl FnOnce(&mut IndexEntry)) -> io::Result<bool> {
+        let _lock = self.lock(diag)?;
+        let mut idx = index::Index::load(&self.paths.index());
+        let Some(entry) = idx.entries.get_mut(key) else { return Ok(false) };
+        update(entry);
+        idx.save(&self.paths.index())?;
+        Ok(true)
+    }
+
+    /// The file recording which client was last served `key` (see
+    /// [`crate::heal`]): a hint beside the flight lock, never a secret.
+    pub fn served_path(&self, key: &str) -> PathBuf {
+        self.flight_path(key).with_extension("served")
+    }
+
+    /// The lock a background refresher of `key` holds while it lives.
+    pub fn ahead_lock_path(&self, key: &str) -> PathBuf {
+        self.flight_path(key).with_extension("ahead")
     }
 
     /// Every entry with what the index knows about it, read without the lock

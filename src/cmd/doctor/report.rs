@@ -32,7 +32,10 @@
 //!   },
 //!   "entries": [{ "key", "format": "kcc"|"go", "backend", "user", "server", "apiVersion",
 //!                 "expiry", "secondsLeft": int|null, "expirySource": "reported"|"default-ttl"|null,
-//!                 "next": Decision }],
+//!                 "next": Decision,
+//!                 "background": null | { "at", "result": "started"|"ok"|"skipped"|"failed", "detail",
+//!                                        "nextAllowed", "text" },       // refresh ahead
+//!                 "forcedRefresh": null | { "at", "clientPid": int, "text" } }],  // healing
 //!   "findings": [{ "severity": "problem"|"warning", "code", "subject": str|null, "message", "fix" }]
 //! }
 //! Decision = { "kind": "hit"|"refresh"|"expired"|"miss"|"corrupt"|"api-mismatch"|"unreadable"|"never-served",
@@ -280,6 +283,38 @@ pub struct EntryReport {
     pub expiry_source: Option<String>,
     /// What the next call for this key would do.
     pub next: DecisionReport,
+    /// The last background (refresh-ahead) attempt, if any.
+    pub background: Option<BackgroundReport>,
+    /// The last forced refresh (healing after a rejected credential), if any.
+    pub forced_refresh: Option<ForcedReport>,
+}
+
+/// The last background refresh of an entry.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackgroundReport {
+    /// When it started.
+    pub at: String,
+    /// `started`, `ok`, `skipped` or `failed`.
+    pub result: String,
+    /// Details (the plugin's failure, why it was skipped).
+    pub detail: String,
+    /// No background refresh starts before this.
+    pub next_allowed: String,
+    /// All of it in words.
+    pub text: String,
+}
+
+/// The last forced refresh of an entry.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForcedReport {
+    /// When.
+    pub at: String,
+    /// The client process that asked again.
+    pub client_pid: u32,
+    /// In words.
+    pub text: String,
 }
 
 /// How bad a finding is.
@@ -454,6 +489,12 @@ impl Report {
                 e.api_version.as_deref().unwrap_or("unknown apiVersion"),
                 e.next.text
             );
+            if let Some(bg) = &e.background {
+                let _ = writeln!(o, "    {}", bg.text);
+            }
+            if let Some(f) = &e.forced_refresh {
+                let _ = writeln!(o, "    {}", f.text);
+            }
         }
 
         let problems = self.findings.iter().filter(|f| f.severity == Severity::Problem).count();
