@@ -22,6 +22,9 @@
 //! calling `kcc-cache` in a loop (one parent for many calls), costs at most one
 //! plugin run per interval and never turns the cache off.
 //!
+//! A shell as the parent ([`NOT_CLIENTS`]) is never a client: a user or a
+//! script running `kcc-cache` twice asks twice, nothing was rejected.
+//!
 //! Limits (also in the README): the client must be kcc's direct parent — a
 //! wrapper script between kubectl and kcc that does not `exec` makes a new
 //! parent for every call, so healing never triggers (and never misfires);
@@ -69,8 +72,14 @@ impl Client {
             if pid <= 1 {
                 return None;
             }
-            let start = start_time(pid)?;
-            Some(Client { pid, start })
+            let mut buf = [0u8; 1024];
+            let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+            let n = file.read(&mut buf).ok()?;
+            let stat = &buf[..n];
+            if is_shell(parse_comm(stat)?) {
+                return None;
+            }
+            Some(Client { pid, start: parse_start_time(stat)? })
         }
         #[cfg(not(target_os = "linux"))]
         {
@@ -79,13 +88,23 @@ impl Client {
     }
 }
 
-/// Field 22 (`starttime`) of `/proc/<pid>/stat`.
-#[cfg(target_os = "linux")]
-fn start_time(pid: u32) -> Option<u64> {
-    let mut buf = [0u8; 1024];
-    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
-    let n = file.read(&mut buf).ok()?;
-    parse_start_time(&buf[..n])
+/// Shells and `env` never retry after a 401: a shell that runs kcc twice is
+/// a user or a script asking twice (`for i in 1 2; do kcc-cache …; done`, a
+/// wrapper that does not `exec`), not a client whose credential was
+/// rejected. With one of them as the parent, healing stays out of the way.
+const NOT_CLIENTS: &[&[u8]] =
+    &[b"sh", b"bash", b"dash", b"zsh", b"ksh", b"mksh", b"ash", b"busybox", b"fish", b"tcsh", b"csh", b"env"];
+
+/// Whether the parent's command name is a shell (see [`NOT_CLIENTS`]).
+pub fn is_shell(comm: &[u8]) -> bool {
+    NOT_CLIENTS.contains(&comm)
+}
+
+/// Field 2 (`comm`) of a `stat` line: between the first `(` and the last `)`.
+pub fn parse_comm(stat: &[u8]) -> Option<&[u8]> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(open + 1..close)
 }
 
 /// Parses field 22 out of a `stat` line. The command name (field 2) is in
@@ -286,6 +305,16 @@ impl Healer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shells_are_not_clients() {
+        let stat = b"4242 (bash) S 1 4242 4242 34816 4242 4194304 0 0 0 0 0 0 0 0 20 0 1 0 98765 0 0";
+        assert_eq!(parse_comm(stat), Some(&b"bash"[..]));
+        assert!(is_shell(parse_comm(stat).unwrap()));
+        let kubectl = b"4243 (kubectl) S 1 4243 4243 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 9 0 98766 0 0";
+        assert!(!is_shell(parse_comm(kubectl).unwrap()));
+        assert!(!is_shell(b"k9s") && !is_shell(b"helm") && !is_shell(b"bash2"));
+    }
 
     #[test]
     fn start_time_is_field_22_even_with_parentheses_in_the_name() {

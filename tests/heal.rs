@@ -126,8 +126,9 @@ fn the_served_client_record_is_private_and_holds_no_token() {
     use std::os::unix::fs::PermissionsExt;
     let w = World::new();
     let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
-    ok(&w.cache(&[plugin.to_str().unwrap()]));
-    ok(&w.cache(&[plugin.to_str().unwrap()]));
+    // A direct child: the test process is the client (a shell parent is
+    // never one, so nothing would be recorded).
+    ok(&w.cmd_direct("kcc-cache").arg(&plugin).output().unwrap());
     let flight = w.store_file().with_file_name("cache.flight");
     let served: Vec<_> = std::fs::read_dir(&flight)
         .unwrap()
@@ -141,4 +142,18 @@ fn the_served_client_record_is_private_and_holds_no_token() {
     assert_eq!(meta.len(), 64, "a fixed-size record");
     assert!(!std::fs::read_to_string(&served[0]).unwrap().contains(SECRET));
     assert_eq!(w.runs("plug"), 1);
+}
+
+#[test]
+fn a_shell_asking_twice_is_not_a_rejected_client() {
+    // `for i in 1 2; do kcc-cache …; done`: one shell parent, two requests,
+    // nothing rejected: the second is a plain hit.
+    let w = World::new();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let script = format!("for i in 1 2 3; do kcc-cache '{}' || exit 1; done", plugin.display());
+    let out = w.cmd_direct("/bin/sh").arg("-c").arg(&script).env("KUBE_CREDENTIAL_CACHE_DEBUG", "1").output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(w.runs("plug"), 1, "a shell loop is served from the cache:\n{err}");
+    assert!(!err.contains("heal:"), "no heal verdict for a shell parent:\n{err}");
 }

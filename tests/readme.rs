@@ -42,6 +42,7 @@ fn readme_set_up_command_one_shows_a_miss_then_a_hit() {
     let miss = err.find("miss: no entry").unwrap_or_else(|| panic!("no miss explained:\n{err}"));
     let hit = err.find("hit: expires").unwrap_or_else(|| panic!("no hit explained:\n{err}"));
     assert!(miss < hit, "the first call misses, the second hits:\n{err}");
+    assert_eq!(err.matches("running '").count(), 1, "the example plugin runs once:\n{err}");
     let printed = stdout(&out);
     assert_eq!(printed.lines().count(), 2, "both calls print the credential:\n{printed}");
     assert!(demo_dir.join("cache.json").exists());

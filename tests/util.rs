@@ -96,10 +96,13 @@ impl World {
     /// the test process (one parent for many calls, like a script).
     pub fn cmd(&self, program: impl AsRef<OsStr>) -> Command {
         let program = program.as_ref();
-        if program == "kcc" || program == "kcc-cache" {
+        let name = Path::new(program).file_name().unwrap_or(program);
+        if name == "kcc" || name == "kcc-cache" {
             let mut cmd = self.cmd("/bin/sh");
             // Not `exec`: the shell stays as the parent and passes on the exit code.
-            cmd.arg("-c").arg("\"$0\" \"$@\"; exit $?").arg(self.bin.join(program));
+            let path =
+                if Path::new(program).components().count() == 1 { self.bin.join(program) } else { program.into() };
+            cmd.arg("-c").arg("\"$0\" \"$@\"; exit $?").arg(path);
             return cmd;
         }
         self.cmd_direct(program)
