@@ -562,7 +562,7 @@ mod secret_service {
     use std::path::Path;
     use std::time::Instant;
 
-    use super::dbus::{Bus, BusAddress, Reply, parse_address, u32_at};
+    use super::dbus::{self, Bus, BusAddress, Reply, parse_address, u32_at};
     use super::{PROBE_TIMEOUT, ProbeOutcome, SERVICE_TIMEOUT, run_bounded};
 
     const SECRETS: &str = "org.freedesktop.secrets";
@@ -636,16 +636,47 @@ mod secret_service {
             }
             Err(e) => return (ProbeOutcome::NoBus, format!("cannot use the session bus: {e}")),
         };
-        if !allow_activation {
-            let owned = bus.call(
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus",
-                "NameHasOwner",
-                "org.freedesktop.DBus",
-                &[SECRETS],
-                false,
-            );
-            match owned {
+        // Both questions go out at once (one round trip instead of two): the
+        // `Locked` query carries NO_AUTO_START unless activation is allowed,
+        // so it cannot start a service even before `NameHasOwner` answers.
+        let mut body = Vec::new();
+        dbus::put_string(&mut body, "org.freedesktop.Secret.Collection");
+        dbus::put_string(&mut body, "Locked");
+        let locked_call = dbus::Call {
+            path: DEFAULT_COLLECTION,
+            interface: "org.freedesktop.DBus.Properties",
+            member: "Get",
+            destination: SECRETS,
+            signature: "ss",
+            no_auto_start: !allow_activation,
+        };
+        let sent = if allow_activation {
+            bus.send(&locked_call, &body).map(|locked| (None, locked))
+        } else {
+            let mut owner_body = Vec::new();
+            dbus::put_string(&mut owner_body, SECRETS);
+            let owner_call = dbus::Call {
+                path: "/org/freedesktop/DBus",
+                interface: "org.freedesktop.DBus",
+                member: "NameHasOwner",
+                destination: "org.freedesktop.DBus",
+                signature: "s",
+                no_auto_start: false,
+            };
+            bus.send(&owner_call, &owner_body).and_then(|owner| Ok((Some(owner), bus.send(&locked_call, &body)?)))
+        };
+        let (owner_serial, locked_serial) = match sent {
+            Ok(serials) => serials,
+            Err(e) if timed_out(&e) => {
+                return (
+                    ProbeOutcome::Unresponsive,
+                    format!("the session bus did not answer within {}ms", limit.as_millis()),
+                );
+            }
+            Err(e) => return (ProbeOutcome::NoBus, format!("cannot use the session bus: {e}")),
+        };
+        if let Some(owner_serial) = owner_serial {
+            match bus.wait(owner_serial) {
                 Ok(Reply::Return(body, le)) if u32_at(&body, 0, le) == 1 => {}
                 Ok(Reply::Return(..)) => {
                     return (
@@ -667,14 +698,7 @@ mod secret_service {
         }
         let limit = if allow_activation { limit } else { SERVICE_TIMEOUT };
         bus.set_deadline(Instant::now() + limit);
-        let locked = bus.call(
-            DEFAULT_COLLECTION,
-            "org.freedesktop.DBus.Properties",
-            "Get",
-            SECRETS,
-            &["org.freedesktop.Secret.Collection", "Locked"],
-            !allow_activation,
-        );
+        let locked = bus.wait(locked_serial);
         let outcome = match locked {
             // A variant: signature length 1, 'b', NUL, padding, then the boolean.
             Ok(Reply::Return(body, le)) if body.get(1) == Some(&b'b') => match u32_at(&body, 4, le) {

@@ -78,6 +78,9 @@ pub struct Bus {
     stream: BufReader<UnixStream>,
     deadline: Instant,
     serial: u32,
+    /// Replies that arrived while waiting for another serial (calls are
+    /// pipelined: several are sent before the first reply is read).
+    early: Vec<(u32, Reply)>,
 }
 
 /// What a method call got back.
@@ -105,7 +108,7 @@ impl Bus {
                 return Err(io::Error::new(io::ErrorKind::Unsupported, "abstract sockets exist on Linux only"));
             }
         };
-        let mut bus = Bus { stream: BufReader::new(stream), deadline, serial: 0 };
+        let mut bus = Bus { stream: BufReader::new(stream), deadline, serial: 0, early: Vec::new() };
         // SAFETY: getuid has no preconditions and cannot fail.
         let uid = unsafe { libc::getuid() };
         let hex: String = uid.to_string().bytes().map(|b| format!("{b:02x}")).collect();
@@ -121,10 +124,19 @@ impl Bus {
             ));
         }
         bus.stream.get_mut().write_all(b"BEGIN\r\n")?;
-        match bus.call("/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello", "org.freedesktop.DBus", &[], false)? {
-            Reply::Return(..) => Ok(bus),
-            Reply::Error(name) => Err(io::Error::other(format!("Hello failed: {name}"))),
-        }
+        // `Hello` must be the first message; its reply is not waited for:
+        // the bus handles messages in order, so the caller's next calls can
+        // follow at once, and a failed `Hello` fails them too.
+        let hello = Call {
+            path: "/org/freedesktop/DBus",
+            interface: "org.freedesktop.DBus",
+            member: "Hello",
+            destination: "org.freedesktop.DBus",
+            signature: "",
+            no_auto_start: false,
+        };
+        bus.send(&hello, &[])?;
+        Ok(bus)
     }
 
     /// Moves the deadline (a later stage may get its own budget).
@@ -143,34 +155,31 @@ impl Bus {
         self.stream.get_ref().set_write_timeout(Some(left))
     }
 
-    /// Calls `member` with string arguments and waits for its reply,
-    /// skipping signals (such as `NameAcquired`) on the way.
-    pub fn call(
-        &mut self,
-        path: &str,
-        interface: &str,
-        member: &str,
-        destination: &str,
-        args: &[&str],
-        no_auto_start: bool,
-    ) -> io::Result<Reply> {
-        let mut body = Vec::new();
-        for a in args {
-            put_string(&mut body, a);
-        }
-        let signature = "s".repeat(args.len());
-        let call = Call { path, interface, member, destination, signature: &signature, no_auto_start };
-        self.call_with(&call, &body)
-    }
-
     /// Calls a method whose body the caller marshalled (see [`put_string`],
     /// [`put_dict_ss`], [`put_variant_string`]) and waits for its reply.
     pub fn call_with(&mut self, call: &Call<'_>, body: &[u8]) -> io::Result<Reply> {
+        let serial = self.send(call, body)?;
+        self.wait(serial)
+    }
+
+    /// Sends a method call without waiting; [`Bus::wait`] takes its reply.
+    /// Pipelining saves a round trip per call (a keyring hit is a handful of
+    /// them, each a few hundred microseconds against gnome-keyring).
+    pub fn send(&mut self, call: &Call<'_>, body: &[u8]) -> io::Result<u32> {
         self.serial += 1;
         let serial = self.serial;
         let message = method_call(serial, call, body);
         self.arm()?;
         self.stream.get_mut().write_all(&message)?;
+        Ok(serial)
+    }
+
+    /// Waits for the reply to `serial`, keeping replies to other calls for
+    /// their own `wait` and skipping signals (such as `NameAcquired`).
+    pub fn wait(&mut self, serial: u32) -> io::Result<Reply> {
+        if let Some(at) = self.early.iter().position(|(s, _)| *s == serial) {
+            return Ok(self.early.remove(at).1);
+        }
         loop {
             self.arm()?;
             let mut fixed = [0u8; 16];
@@ -191,14 +200,18 @@ impl Bus {
             let fields = &rest[..fields_len];
             let body = rest[pad8(16 + fields_len) - 16..].to_vec();
             let (reply_serial, error_name) = reply_fields(fields, le);
-            if reply_serial != Some(serial) {
-                continue;
-            }
-            return Ok(match kind {
+            let reply = match kind {
                 2 => Reply::Return(body, le),
                 3 => Reply::Error(error_name.unwrap_or_else(|| "unknown error".into())),
-                _ => continue,
-            });
+                _ => continue, // a signal or a call to us
+            };
+            match reply_serial {
+                Some(s) if s == serial => return Ok(reply),
+                // A reply to another pipelined call (Hello's, or one to a
+                // different destination that answered first).
+                Some(s) if s <= self.serial && self.early.len() < 16 => self.early.push((s, reply)),
+                _ => {}
+            }
         }
     }
 }

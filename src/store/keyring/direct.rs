@@ -67,7 +67,14 @@ impl Reader {
         let mut body = Vec::new();
         put_dict_ss(&mut body, &[("service", service), ("username", account)]);
         let search = call("/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "SearchItems", "a{ss}");
-        let (unlocked, locked) = match self.bus.call_with(&search, &body)? {
+        let search_serial = self.bus.send(&search, &body)?;
+        // The session is opened alongside the search (one round trip for
+        // both); it costs the service nothing when the item turns out missing.
+        let session_serial = match self.session {
+            None => Some(self.send_open_session()?),
+            Some(_) => None,
+        };
+        let (unlocked, locked) = match self.bus.wait(search_serial)? {
             Reply::Return(body, le) => {
                 let mut r = BodyReader::new(&body, le);
                 let unlocked: Vec<String> = r.object_paths()?.into_iter().map(str::to_owned).collect();
@@ -80,7 +87,10 @@ impl Reader {
             ([item], 0) => item.clone(),
             _ => return Ok(Direct::Fallback),
         };
-        let Some(session) = self.session()? else { return Ok(Direct::Fallback) };
+        if let Some(serial) = session_serial {
+            self.session = self.wait_session(serial)?;
+        }
+        let Some(session) = self.session.clone() else { return Ok(Direct::Fallback) };
 
         let mut body = Vec::new();
         put_string(&mut body, &session);
@@ -98,25 +108,27 @@ impl Reader {
         })
     }
 
-    /// The `plain` session (opened once; it ends with the connection).
-    fn session(&mut self) -> io::Result<Option<String>> {
-        if self.session.is_none() {
-            let mut body = Vec::new();
-            put_string(&mut body, "plain");
-            put_variant_string(&mut body, "");
-            let open = call("/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "OpenSession", "sv");
-            self.session = match self.bus.call_with(&open, &body)? {
-                Reply::Return(body, le) => {
-                    let mut r = BodyReader::new(&body, le);
-                    if r.signature()? != "s" {
-                        return Ok(None);
-                    }
-                    r.string()?;
-                    Some(r.string()?.to_owned())
+    /// Sends `OpenSession("plain", "")`; the session ends with the connection.
+    fn send_open_session(&mut self) -> io::Result<u32> {
+        let mut body = Vec::new();
+        put_string(&mut body, "plain");
+        put_variant_string(&mut body, "");
+        let open = call("/org/freedesktop/secrets", "org.freedesktop.Secret.Service", "OpenSession", "sv");
+        self.bus.send(&open, &body)
+    }
+
+    /// The session path from `OpenSession`'s reply; None on an odd reply.
+    fn wait_session(&mut self, serial: u32) -> io::Result<Option<String>> {
+        Ok(match self.bus.wait(serial)? {
+            Reply::Return(body, le) => {
+                let mut r = BodyReader::new(&body, le);
+                if r.signature()? != "s" {
+                    return Ok(None);
                 }
-                Reply::Error(_) => return Ok(None),
-            };
-        }
-        Ok(self.session.clone())
+                r.string()?;
+                Some(r.string()?.to_owned())
+            }
+            Reply::Error(_) => None,
+        })
     }
 }
