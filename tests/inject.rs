@@ -635,3 +635,12 @@ fn kcc_injector_shows_its_help_for_dash_h_like_the_go_tool() {
     let help = ok(&w.cmd("kcc-injector").arg("-h").output().unwrap());
     assert!(help.starts_with("Usage: kcc-injector [-i] [-r] [-c <command>]"), "{help}");
 }
+
+#[test]
+fn a_missing_kcc_cache_link_points_to_install_links() {
+    let w = World::new();
+    fs::remove_file(w.bin.join("kcc-cache")).unwrap();
+    let file = put(&w, "eks", &fs::read_to_string(fixture_dir().join("eks-update-kubeconfig.yaml")).unwrap());
+    let err = stderr(&ok_output(kcc(&w, &[], &file)));
+    assert!(err.contains("'kcc-cache' is not on PATH") && err.contains("kcc install-links"), "{err}");
+}

@@ -668,10 +668,14 @@ fn warn_if_not_on_path(stderr: &mut impl Write, command: &str) {
     }
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "$(command -v kcc)".into());
     let name = Path::new(command).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let fix = if name == "kcc-cache" {
+        "run 'kcc install-links' (or 'kcc install-links --dir DIR' for a directory on PATH)".to_string()
+    } else {
+        format!("create it as a link to kcc in a directory on PATH, e.g. ln -s '{exe}' ~/.local/bin/{name}")
+    };
     let _ = writeln!(
         stderr,
-        "kcc: warning: '{command}' is not on PATH, so kubectl will fail with \"executable {command} not found\"; \
-         create it as a link to kcc in a directory on PATH, e.g. ln -s '{exe}' ~/.local/bin/{name}"
+        "kcc: warning: '{command}' is not on PATH, so kubectl will fail with \"executable {command} not found\"; {fix}"
     );
 }
 
