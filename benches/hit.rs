@@ -117,10 +117,10 @@ fn main() {
         startup(&mut report, runs);
     }
     if run(2) {
-        miss_overhead(&mut report, runs / 3);
+        miss_overhead(&mut report, (runs / 3).max(1));
     }
     if run(3) {
-        scaling(&mut report, runs / 3);
+        scaling(&mut report, (runs / 3).max(1));
     }
     if run(4) {
         real_aws(&mut report);
