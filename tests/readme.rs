@@ -47,3 +47,34 @@ fn readme_set_up_command_one_shows_a_miss_then_a_hit() {
     assert_eq!(printed.lines().count(), 2, "both calls print the credential:\n{printed}");
     assert!(demo_dir.join("cache.json").exists());
 }
+
+#[test]
+fn readme_completion_install_lines_work_in_a_fresh_home() {
+    let lines = sh_block("### Shell completions");
+    assert!(lines.len() >= 6, "{lines:?}");
+    let w = World::new();
+    let script = lines.join("\n");
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(&script)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HOME", &w.home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}\n{}", stderr(&out));
+    // Every installed name resolves to the committed file (links included).
+    let installed = [
+        (".local/share/bash-completion/completions/kcc", "completions/kcc.bash"),
+        (".local/share/bash-completion/completions/kcc-cache", "completions/kcc.bash"),
+        (".local/share/bash-completion/completions/kcc-injector", "completions/kcc.bash"),
+        (".zfunc/_kcc", "completions/_kcc"),
+        (".config/fish/completions/kcc.fish", "completions/kcc.fish"),
+        (".config/fish/completions/kcc-cache.fish", "completions/kcc.fish"),
+        (".config/fish/completions/kcc-injector.fish", "completions/kcc.fish"),
+    ];
+    for (at, committed) in installed {
+        let got = std::fs::read(w.home.join(at)).unwrap_or_else(|e| panic!("{at}: {e}"));
+        let want = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(committed)).unwrap();
+        assert!(got == want, "{at} is not {committed}");
+    }
+}
