@@ -10,22 +10,22 @@
 //! thread's stack guard and installs a stack-overflow handler with its own
 //! alternate stack). Without it, a stack overflow is a plain SIGSEGV
 //! instead of a message, SIGPIPE keeps its default action (a closed stdout
-//! ends kcc quietly, as it does `cat`), and stdout is flushed here.
-//! `std::env::args_os` still works: glibc and the other Unix libcs hand argv
-//! to the standard library before `main`.
+//! ends kcc quietly, as it does `cat`), and stdout is flushed here. argv is
+//! taken from `main`'s own parameters (only glibc also hands it to the
+//! standard library without the Rust runtime; musl and the BSDs do not).
 
-#![cfg_attr(unix, no_main)]
+#![cfg_attr(all(unix, not(test)), no_main)]
 
 use std::io::Write;
 use std::process::ExitCode;
 
-/// Runs kcc and returns its exit code.
-fn kcc_main() -> ExitCode {
+/// Runs kcc with its argv and returns its exit code.
+fn kcc_main(argv: Vec<std::ffi::OsString>) -> ExitCode {
     let debug = kcc::config::debug_requested();
     if debug {
         kcc::report::install_full_reports();
     }
-    let code = match kcc::dispatch::run(std::env::args_os().collect()) {
+    let code = match kcc::dispatch::run(argv) {
         Ok(code) => code,
         Err(report) => kcc::report::report(&report, debug),
     };
@@ -33,20 +33,30 @@ fn kcc_main() -> ExitCode {
     code
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, not(test)))]
 #[unsafe(no_mangle)]
-extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
-    exit_status(kcc_main())
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
+    use std::os::unix::ffi::OsStrExt;
+    let count = usize::try_from(argc).unwrap_or(0);
+    let args = (0..count)
+        .map(|i| {
+            // SAFETY: the C runtime passes `argc` valid, NUL-terminated
+            // strings in `argv`, alive for the whole process.
+            let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            std::ffi::OsStr::from_bytes(arg.to_bytes()).to_os_string()
+        })
+        .collect();
+    exit_status(kcc_main(args))
 }
 
-#[cfg(not(unix))]
+#[cfg(any(not(unix), test))]
 fn main() -> ExitCode {
-    kcc_main()
+    kcc_main(std::env::args_os().collect())
 }
 
 /// The numeric status of an [`ExitCode`] (the standard library has no
 /// stable accessor; kcc only ever makes them from a `u8`).
-#[cfg(unix)]
+#[cfg(all(unix, not(test)))]
 fn exit_status(code: ExitCode) -> std::ffi::c_int {
     (0..=u8::MAX).find(|&n| ExitCode::from(n) == code).map_or(1, std::ffi::c_int::from)
 }
