@@ -146,8 +146,63 @@ fn fish_completes_subcommands_flags_and_personalities() {
 
 #[test]
 fn zsh_completion_parses() {
+    // Syntax only; `zsh_really_completes_subcommands_and_flags` drives it.
     let out: Output = tool("zsh", "zsh").args(["-n", "completions/_kcc"]).output().unwrap();
     assert!(out.status.success(), "zsh -n completions/_kcc: {}", stderr(&out));
+}
+
+/// What an interactive zsh (driven through `zsh/zpty`, with the committed
+/// `_kcc` on `fpath` and `compinit`) lists after typing `line` and TAB,
+/// escape sequences removed.
+fn zsh_complete(line: &str) -> String {
+    let script = format!(
+        r#"zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z "PS1='%% '; fpath=({dir} \$fpath); autoload -U compinit; compinit -u -D; setopt nobeep; LISTMAX=1000"
+zpty -n -w z $'{line}\t'
+sleep 1
+out=''
+while zpty -r -t z chunk; do out+=$chunk; done
+print -r -- "$out"
+zpty -d z
+"#,
+        dir = repo("completions").display()
+    );
+    let out = tool("zsh", "zsh").arg("-f").arg("-c").arg(&script).env("TERM", "xterm").output().unwrap();
+    let raw = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    // Strip ANSI escape sequences (ESC [ … letter).
+    let mut clean = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                while let Some(&n) = chars.peek() {
+                    chars.next();
+                    if n.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        clean.push(c);
+    }
+    // The echo of the set-up line mentions none of the words the tests look for.
+    clean
+}
+
+#[test]
+fn zsh_really_completes_subcommands_and_flags() {
+    let listed = zsh_complete("kcc ");
+    for sub in ["cache", "clear", "doctor", "inject", "install-links"] {
+        assert!(listed.contains(&format!("{sub} ")), "zsh did not offer '{sub}' for `kcc <TAB>`:\n{listed}");
+    }
+    assert!(!listed.contains("generate"), "the hidden generate subcommand was offered:\n{listed}");
+    let flags = zsh_complete("kcc clear --");
+    for flag in ["--expired", "--dry-run", "--user"] {
+        assert!(flags.contains(flag), "zsh did not offer {flag} for `kcc clear --<TAB>`:\n{flags}");
+    }
 }
 
 #[test]
