@@ -160,9 +160,12 @@ fn zsh_complete(line: &str) -> String {
 zpty z 'zsh -f -i'
 zpty -w z "PS1='%% '; fpath=({dir} \$fpath); autoload -U compinit; compinit -u -D; setopt nobeep; LISTMAX=1000"
 zpty -n -w z $'{line}\t'
-sleep 1
-out=''
-while zpty -r -t z chunk; do out+=$chunk; done
+# Read until the shell has been quiet for 3 s (at most 20 s): a loaded
+# machine may take a while to run compinit and list.
+out=''; idle=0
+for i in {{1..200}}; do
+  if zpty -r -t z chunk; then out+=$chunk; idle=0; else sleep 0.1; (( idle++ > 30 )) && break; fi
+done
 print -r -- "$out"
 zpty -d z
 "#,
