@@ -42,7 +42,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use apiserver::{AWS_ACCESS_KEY_ID, AWS_CLUSTER, AWS_SECRET_ACCESS_KEY, ApiServer};
+use apiserver::{AWS_CLUSTER, ApiServer, aws_env};
 use kube::{ExecUser, find_on_path, write_kubeconfig};
 use secret_service::SecretService;
 use util::{World, credential, in_secs, kcc_exe};
@@ -347,18 +347,6 @@ fn scaling(report: &mut Report, runs: usize) {
         ));
     }
     report.line(String::new());
-}
-
-/// The environment `aws eks get-token` needs offline.
-fn aws_env(w: &World) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID.into()),
-        ("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY.into()),
-        ("AWS_DEFAULT_REGION", "us-east-1".into()),
-        ("AWS_CONFIG_FILE", w.path("aws/config").display().to_string()),
-        ("AWS_SHARED_CREDENTIALS_FILE", w.path("aws/credentials").display().to_string()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ]
 }
 
 const GET_TOKEN: [&str; 6] = ["eks", "get-token", "--cluster-name", AWS_CLUSTER, "--region", "us-east-1"];

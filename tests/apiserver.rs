@@ -37,6 +37,20 @@ pub const AWS_CLUSTER: &str = "test";
 /// Longest a server may live, whatever happens to the test.
 pub const LIFETIME_SECS: u32 = 300;
 
+/// The environment `aws eks get-token` needs offline to sign tokens this
+/// server accepts: the static fake keys and no config files or instance
+/// metadata from outside the world.
+pub fn aws_env(w: &World) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID.into()),
+        ("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY.into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ("AWS_CONFIG_FILE", w.path("aws/config").display().to_string()),
+        ("AWS_SHARED_CREDENTIALS_FILE", w.path("aws/credentials").display().to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/apiserver.py");
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -264,7 +264,11 @@ fn run_helper(w: &World, action: &str, key: &str) -> String {
     stdout(&out)
 }
 
-/// Not a test on its own: the child half of [`run_helper`].
+/// Not a test on its own: the child half of [`run_helper`], which runs it
+/// in a child process (`--ignored --exact`) with `KCC_TEST_HELPER` set, from
+/// `an_unchanged_credential_is_not_rewritten` and the split-entry test. It is
+/// `#[ignore]`d so it does not run alone, where it has nothing to do (it
+/// returns at once without those variables); CI exercises it through them.
 #[test]
 #[ignore = "helper process of the keyring tests"]
 fn keyring_library_helper() {

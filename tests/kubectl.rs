@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::apiserver::{self, AWS_ACCESS_KEY_ID, AWS_CLUSTER, AWS_SECRET_ACCESS_KEY, ApiServer, token_sha256};
+use crate::apiserver::{self, AWS_ACCESS_KEY_ID, AWS_CLUSTER, ApiServer, aws_env, token_sha256};
 use crate::kube::{self, ExecUser, find_on_path, write_kubeconfig};
 use crate::util::*;
 
@@ -36,19 +36,6 @@ fn real_aws() -> PathBuf {
 fn counting_aws(w: &World) -> PathBuf {
     let real = real_aws();
     w.script("aws", &format!("echo run >> '{}'\nexec '{}' \"$@\"", w.path("aws.count").display(), real.display()))
-}
-
-/// The environment `aws eks get-token` needs offline: static fake keys and
-/// no config files or instance metadata from outside the world.
-fn aws_env(w: &World) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_ID.into()),
-        ("AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY.into()),
-        ("AWS_DEFAULT_REGION", "us-east-1".into()),
-        ("AWS_CONFIG_FILE", w.path("aws/config").display().to_string()),
-        ("AWS_SHARED_CREDENTIALS_FILE", w.path("aws/credentials").display().to_string()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ]
 }
 
 const GET_TOKEN: [&str; 7] = ["aws", "eks", "get-token", "--cluster-name", AWS_CLUSTER, "--region", "us-east-1"];

@@ -90,10 +90,11 @@ impl World {
     /// with a clean environment: PATH = bin + system, HOME and XDG inside.
     ///
     /// `kcc` and `kcc-cache` run as the child of a fresh `sh`, so every call
-    /// has its own parent process, as every kubectl invocation is: healing
-    /// (src/heal.rs) treats a second request from the same parent as a
-    /// rejected credential. [`World::cmd_direct`] runs them as children of
-    /// the test process (one parent for many calls, like a script).
+    /// has its own parent process, as every kubectl invocation is — and a
+    /// shell parent is never taken for a client (src/heal.rs), so ordinary
+    /// tests never heal. [`World::cmd_direct`] runs them as children of the
+    /// test process (one non-shell parent for many calls): what the healing
+    /// tests use to ask again as the same client.
     pub fn cmd(&self, program: impl AsRef<OsStr>) -> Command {
         let program = program.as_ref();
         let name = Path::new(program).file_name().unwrap_or(program);

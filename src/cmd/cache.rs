@@ -84,18 +84,10 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         }
     };
 
+    let call =
+        Invocation { config: &config, diag: &diag, key: &key.text, command, plugin_args, depth, exec_info: &exec_info };
     if let Some(seen) = refresh::requested() {
-        return run_refresher(
-            &config,
-            &diag,
-            store.as_ref(),
-            &key.text,
-            command,
-            plugin_args,
-            depth,
-            &exec_info,
-            &seen,
-        );
+        return run_refresher(&call, store.as_ref(), &seen);
     }
 
     let wanted_api = exec_info.api_version.as_deref();
@@ -183,9 +175,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         client_pid: h.client().pid,
         why: "the client asked again for the credential it was already served (rejected by the server?)".into(),
     });
-    let fetched = fetch(&config, &diag, store.as_ref(), &key.text, command, plugin_args, depth, &exec_info, |meta| {
-        meta.forced = forced
-    });
+    let fetched = fetch(&call, store.as_ref(), |meta| meta.forced = forced);
     if let (Some(healer), Some(old)) = (&healer, &rejected)
         && !matches!(&fetched, Ok(Fetched::Credential { stored: Some(_), .. }))
     {
@@ -212,21 +202,23 @@ enum Fetched {
     Credential { stdout: Vec<u8>, stored: Option<String> },
 }
 
+/// One `kcc cache` call: what the miss path and the refresher both need.
+struct Invocation<'a> {
+    config: &'a Config,
+    diag: &'a Diag,
+    key: &'a str,
+    command: &'a OsStr,
+    plugin_args: &'a [OsString],
+    /// How deep inside other kcc calls this one runs.
+    depth: u32,
+    exec_info: &'a ExecInfo,
+}
+
 /// Runs the plugin, validates what it printed and stores it: the miss path,
 /// shared by a foreground miss and the background refresher. `history`
 /// may add refresh bookkeeping to the new index row.
-#[allow(clippy::too_many_arguments)]
-fn fetch(
-    config: &Config,
-    diag: &Diag,
-    store: Option<&Store>,
-    key: &str,
-    command: &OsStr,
-    plugin_args: &[OsString],
-    depth: u32,
-    exec_info: &ExecInfo,
-    history: impl FnOnce(&mut IndexEntry),
-) -> Result<Fetched> {
+fn fetch(call: &Invocation<'_>, store: Option<&Store>, history: impl FnOnce(&mut IndexEntry)) -> Result<Fetched> {
+    let Invocation { config, diag, key, command, plugin_args, depth, exec_info } = *call;
     let wanted_api = exec_info.api_version.as_deref();
     let shown = command.to_string_lossy().into_owned();
     diag.debug(|| format!("running '{shown}' with {} argument(s)", plugin_args.len()));
@@ -289,18 +281,8 @@ fn fetch(
 /// The background refresher (see [`crate::refresh`]): started by a hit inside
 /// the refresh-ahead window, detached, with its output going to the refresh
 /// log. `seen` is the expiry of the entry it was started to replace.
-#[allow(clippy::too_many_arguments)]
-fn run_refresher(
-    config: &Config,
-    diag: &Diag,
-    store: Option<&Store>,
-    key: &str,
-    command: &OsStr,
-    plugin_args: &[OsString],
-    depth: u32,
-    exec_info: &ExecInfo,
-    seen: &str,
-) -> Result<ExitCode> {
+fn run_refresher(call: &Invocation<'_>, store: Option<&Store>, seen: &str) -> Result<ExitCode> {
+    let Invocation { config, diag, key, depth, exec_info, .. } = *call;
     let started = Timestamp::now();
     let say = |what: &str| eprintln!("kcc: refresh ahead {}: {what} ({key})", diagnostics::when(Timestamp::now()));
     let Some(store) = store else {
@@ -332,7 +314,7 @@ fn run_refresher(
         return Ok(ExitCode::SUCCESS);
     }
     let mut ok_expiry = None;
-    let fetched = fetch(config, diag, Some(store), key, command, plugin_args, depth, exec_info, |meta| {
+    let fetched = fetch(call, Some(store), |meta| {
         ok_expiry = meta.expiry.parse::<Timestamp>().ok();
         let spacing = ok_expiry.map_or(SignedDuration::ZERO, |t| refresh::success_spacing(t, Timestamp::now()));
         meta.background = Some(store::BackgroundAttempt {

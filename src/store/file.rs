@@ -83,8 +83,10 @@ pub fn lookup(path: &Path, key: &str) -> io::Result<Found> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::NoFile),
         Err(e) => return Err(explain_symlink(e, path)),
     };
-    refuse_foreign_owner(&file.metadata()?, path)?;
-    let mut buf = Vec::with_capacity(CHUNK);
+    let meta = file.metadata()?;
+    refuse_foreign_owner(&meta, path)?;
+    // A small store (the usual case) gets a buffer of its own size.
+    let mut buf = Vec::with_capacity(CHUNK.min(meta.len() as usize + 1));
     let at_eof = fill(&mut file, &mut buf, CHUNK)?;
     if at_eof || !buf.starts_with(LAYOUT_HEADER) {
         if !at_eof {
