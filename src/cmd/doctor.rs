@@ -183,13 +183,14 @@ fn default_config() -> Config {
 /// The backend `kcc cache` would pick, and why: the same bounded probe and
 /// the same words as `kcc cache`'s debug output ([`store::select`]).
 fn backend(config: &Config, findings: &mut Findings) -> BackendReport {
-    let (selection, probe) = store::select(config.backend);
-    let probe = probe.map(|p| ProbeReport {
+    let choice = store::select(config.backend, config.keyring_entry_limit);
+    let probe = choice.probes.iter().find(|(b, _)| *b == Backend::Keyring).map(|(_, p)| ProbeReport {
         reachable: p.outcome == store::ProbeOutcome::Available,
         millis: p.took.as_secs_f64() * 1000.0,
         reason: p.reason.clone(),
     });
-    let (chosen, reason) = match selection {
+    let kernel = choice.probes.iter().find(|(b, _)| *b == Backend::Kernel).map(|(_, p)| kernel_report(p, &choice));
+    let (chosen, reason) = match choice.selection {
         store::Selection::Use(backend, why) => (Some(backend.as_str()), why),
         store::Selection::NoCache(why) => {
             findings.problem(
@@ -210,7 +211,37 @@ fn backend(config: &Config, findings: &mut Findings) -> BackendReport {
             (None, why)
         }
     };
-    BackendReport { setting: config.backend.as_str().to_string(), chosen: chosen.map(String::from), reason, probe }
+    BackendReport {
+        setting: config.backend.as_str().to_string(),
+        chosen: chosen.map(String::from),
+        reason,
+        probe,
+        kernel,
+    }
+}
+
+/// The kernel keyring's state: the probe's words, kcc's keys in it and the
+/// quota left (`/proc/key-users`), so a full quota is visible before it bites.
+fn kernel_report(probe: &store::Probe, choice: &store::Choice) -> KernelReport {
+    let usable = probe.outcome == store::ProbeOutcome::Available;
+    let entries = match &choice.secrets {
+        Some(s) if s.backend() == Backend::Kernel => s.list().and_then(Result::ok).map(|keys| keys.len()),
+        _ => None,
+    };
+    #[cfg(target_os = "linux")]
+    let (keyring, quota) = (
+        // SAFETY: getuid has no preconditions and cannot fail.
+        format!("keys go to the persistent keyring of uid {}", unsafe { libc::getuid() }),
+        store::kernel::Quota::current().map(|q| QuotaReport {
+            keys: q.keys,
+            max_keys: q.max_keys,
+            bytes: q.bytes,
+            max_bytes: q.max_bytes,
+        }),
+    );
+    #[cfg(not(target_os = "linux"))]
+    let (keyring, quota) = ("no kernel keyring on this platform".to_string(), None);
+    KernelReport { usable, reason: probe.describe(), keyring, entries, quota }
 }
 
 fn octal(mode: u32) -> String {

@@ -1,0 +1,150 @@
+//! Secret stores as one abstraction: what [`super::Store`] needs from a place
+//! that keeps credentials off the disk.
+//!
+//! The file store is the base every [`super::Store`] has (its directory holds
+//! the index and the locks, and `cache.json` is the plaintext fallback); a
+//! secret store sits beside it and, when chosen, holds every secret instead.
+//! Adding one is a module implementing [`SecretStore`], a [`Backend`] variant
+//! and a line in [`open`] and [`candidates`]: selection (`auto`'s order,
+//! "present but unusable" vs "absent"), the index, `kcc clear` and
+//! `kcc doctor` work through the trait.
+
+use std::fmt;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::Backend;
+use super::keyring::{Keyring, KeyringError, Probe, Written};
+
+/// A store that keeps secrets off the disk.
+pub trait SecretStore: fmt::Debug + Send + Sync {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    /// Whether it can be used now, bounded and without starting anything
+    /// unless `forced` (the user named this backend) allows it.
+    fn probe(&self, forced: bool) -> Probe;
+
+    /// The secret of `key`; `Ok(None)` when there is none.
+    fn read(&self, key: &str) -> Result<Option<String>, KeyringError>;
+
+    /// Stores `secret` under `key`, valid until `expiry`. When the store is
+    /// full, `evict` names the next of kcc's own entries it may give up.
+    fn write(
+        &self,
+        key: &str,
+        secret: &str,
+        expiry: Timestamp,
+        now: Timestamp,
+        evict: &mut dyn FnMut() -> Option<String>,
+    ) -> Result<Written, KeyringError>;
+
+    /// Removes `key` (all `known_parts` of it); returns how many entries went.
+    fn remove(&self, key: &str, known_parts: u32) -> Result<u32, KeyringError>;
+
+    /// The cache keys it holds, when it can enumerate them cheaply; `None`
+    /// when only the index knows (the Secret Service: a search would cost a
+    /// session).
+    fn list(&self) -> Option<Result<Vec<String>, KeyringError>> {
+        None
+    }
+
+    /// Where a secret goes, for messages ("in the keyring").
+    fn place(&self) -> &'static str;
+
+    /// How the last read was answered, for debug output.
+    fn last_read(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The per-entry limit above which secrets are split, if it splits.
+    fn entry_limit(&self) -> Option<usize> {
+        None
+    }
+}
+
+impl SecretStore for Keyring {
+    fn backend(&self) -> Backend {
+        Backend::Keyring
+    }
+    fn probe(&self, forced: bool) -> Probe {
+        super::keyring::probe(forced)
+    }
+    fn read(&self, key: &str) -> Result<Option<String>, KeyringError> {
+        self.get(key)
+    }
+    fn write(
+        &self,
+        key: &str,
+        secret: &str,
+        _expiry: Timestamp,
+        _now: Timestamp,
+        _evict: &mut dyn FnMut() -> Option<String>,
+    ) -> Result<Written, KeyringError> {
+        self.set(key, secret)
+    }
+    fn remove(&self, key: &str, known_parts: u32) -> Result<u32, KeyringError> {
+        Keyring::remove(self, key, known_parts)
+    }
+    fn place(&self) -> &'static str {
+        "in the keyring"
+    }
+    fn last_read(&self) -> Option<&'static str> {
+        Some(Keyring::last_read(self))
+    }
+    fn entry_limit(&self) -> Option<usize> {
+        Some(Keyring::entry_limit(self))
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl SecretStore for super::kernel::KernelKeyring {
+    fn backend(&self) -> Backend {
+        Backend::Kernel
+    }
+    fn probe(&self, _forced: bool) -> Probe {
+        super::kernel::KernelKeyring::probe(self)
+    }
+    fn read(&self, key: &str) -> Result<Option<String>, KeyringError> {
+        super::kernel::KernelKeyring::read(self, key)
+    }
+    fn write(
+        &self,
+        key: &str,
+        secret: &str,
+        expiry: Timestamp,
+        now: Timestamp,
+        evict: &mut dyn FnMut() -> Option<String>,
+    ) -> Result<Written, KeyringError> {
+        super::kernel::KernelKeyring::write(self, key, secret, expiry, now, evict)
+    }
+    fn remove(&self, key: &str, known_parts: u32) -> Result<u32, KeyringError> {
+        super::kernel::KernelKeyring::remove(self, key, known_parts)
+    }
+    fn list(&self) -> Option<Result<Vec<String>, KeyringError>> {
+        Some(super::kernel::KernelKeyring::list(self))
+    }
+    fn place(&self) -> &'static str {
+        "in the kernel keyring"
+    }
+}
+
+/// A handle on `backend` (no I/O); `None` for the file, which is not a
+/// secret store, and for a store this platform does not have.
+pub fn open(backend: Backend, entry_limit: usize) -> Option<Arc<dyn SecretStore>> {
+    match backend {
+        Backend::File => None,
+        Backend::Keyring => Some(Arc::new(Keyring::new(entry_limit))),
+        #[cfg(target_os = "linux")]
+        Backend::Kernel => Some(Arc::new(super::kernel::KernelKeyring::new())),
+        #[cfg(not(target_os = "linux"))]
+        Backend::Kernel => None,
+    }
+}
+
+/// The secret stores `auto` tries, in order: the OS secret store (a running,
+/// unlocked Secret Service on Linux), then on Linux the kernel keyring.
+pub fn candidates() -> &'static [Backend] {
+    if cfg!(target_os = "linux") { &[Backend::Keyring, Backend::Kernel] } else { &[Backend::Keyring] }
+}
