@@ -16,6 +16,7 @@ mod generate;
 mod heal;
 mod inject;
 mod install;
+mod kernel;
 mod keyring;
 mod kubectl;
 mod readme;

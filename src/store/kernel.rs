@@ -130,9 +130,9 @@ impl KernelKeyring {
     /// its reason, so `auto` falls to the file.
     pub fn probe(&self) -> Probe {
         let start = Instant::now();
-        let (outcome, reason) = match self.ring() {
+        let (outcome, reason) = match *self.ring.get_or_init(sys::persistent_keyring) {
             Ok(id) => (ProbeOutcome::Available, format!("kernel persistent keyring {id} usable")),
-            Err(e) => (ProbeOutcome::Unsupported, e.to_string()),
+            Err(errno) => (ProbeOutcome::Unsupported, explain_errno(errno)),
         };
         Probe { outcome, took: start.elapsed(), reason }
     }

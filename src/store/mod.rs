@@ -158,7 +158,10 @@ pub fn select(choice: BackendChoice, entry_limit: usize) -> Choice {
         let outcome = probe.outcome;
         probes.push((candidate, probe));
         let selection = match (outcome, forced) {
-            (ProbeOutcome::Available, None) => Selection::Use(candidate, format!("auto: {why}")),
+            (ProbeOutcome::Available, None) => {
+                absent.push(why);
+                Selection::Use(candidate, format!("auto: {}", absent.join("; ")))
+            }
             (ProbeOutcome::Available, Some(b)) => {
                 Selection::Use(b, format!("forced by {ENV_BACKEND}={}: {why}", b.as_str()))
             }
