@@ -109,7 +109,7 @@ fn keyctl_denied_as_under_dockers_seccomp_profile_falls_to_the_file_and_doctor_s
         ok(&out);
         let err = stderr(&out);
         assert!(err.contains("backend: file (auto: no secret store reachable: keyring: no D-Bus"), "{err}");
-        assert!(err.contains(&format!("kernel: the kernel keyring is")) && err.contains(words), "{err}");
+        assert!(err.contains("kernel: the kernel keyring is") && err.contains(words), "{err}");
         assert_eq!(w.store_keys().len(), 1);
 
         let doctor = w.cmd("kcc").arg("doctor").output().unwrap();
@@ -179,7 +179,10 @@ fn over_the_default_non_root_quota_every_call_succeeds_and_nothing_is_plaintext(
         skip("entering another uid needs root");
         return;
     }
-    let max_bytes: u64 = fs::read_to_string("/proc/sys/kernel/keys/maxbytes").unwrap().trim().parse().unwrap();
+    let limit = |name: &str| -> u64 {
+        fs::read_to_string(format!("/proc/sys/kernel/keys/{name}")).unwrap().trim().parse().unwrap()
+    };
+    let (max_keys, max_bytes) = (limit("maxkeys"), limit("maxbytes"));
     let w = kernel_world();
     let uid = fresh_uid(0);
     assert!(Command::new("chown").args(["-R", &format!("{uid}:{uid}")]).arg(w.dir.path()).status().unwrap().success());
@@ -218,7 +221,10 @@ fn over_the_default_non_root_quota_every_call_succeeds_and_nothing_is_plaintext(
     assert!(text.contains(&format!("kernel keyring entries: {}", rows.len())), "{text}");
     assert!(text.contains(&format!("keys go to the persistent keyring of uid {uid}")), "{text}");
     let quota = text.lines().find(|l| l.contains("kernel key quota:")).unwrap_or_else(|| panic!("{text}"));
-    assert!(quota.contains(&format!("of 200 keys")) && quota.contains(&format!("of {max_bytes} bytes")), "{quota}");
+    assert!(
+        quota.contains(&format!("of {max_keys} keys")) && quota.contains(&format!("of {max_bytes} bytes")),
+        "{quota}"
+    );
 
     ok(&as_uid(&w, uid, "kcc", &["clear", "--all"]));
     let after = as_uid(&w, uid, "kcc", &["doctor"]);

@@ -228,19 +228,10 @@ fn kernel_report(probe: &store::Probe, choice: &store::Choice) -> KernelReport {
         Some(s) if s.backend() == Backend::Kernel => s.list().and_then(Result::ok).map(|keys| keys.len()),
         _ => None,
     };
-    #[cfg(target_os = "linux")]
-    let (keyring, quota) = (
-        // SAFETY: getuid has no preconditions and cannot fail.
-        format!("keys go to the persistent keyring of uid {}", unsafe { libc::getuid() }),
-        store::kernel::Quota::current().map(|q| QuotaReport {
-            keys: q.keys,
-            max_keys: q.max_keys,
-            bytes: q.bytes,
-            max_bytes: q.max_bytes,
-        }),
-    );
-    #[cfg(not(target_os = "linux"))]
-    let (keyring, quota) = ("no kernel keyring on this platform".to_string(), None);
+    let (keyring, quota) =
+        store::backend::Quota::current().unwrap_or_else(|| ("no kernel keyring on this platform".into(), None));
+    let quota =
+        quota.map(|q| QuotaReport { keys: q.keys, max_keys: q.max_keys, bytes: q.bytes, max_bytes: q.max_bytes });
     KernelReport { usable, reason: probe.describe(), keyring, entries, quota }
 }
 

@@ -143,8 +143,72 @@ pub fn open(backend: Backend, entry_limit: usize) -> Option<Arc<dyn SecretStore>
     }
 }
 
+/// One uid's line of `/proc/key-users`: keys and bytes used and allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Keys this uid holds.
+    pub keys: u64,
+    /// Keys it may hold.
+    pub max_keys: u64,
+    /// Bytes its keys take (descriptions and payloads).
+    pub bytes: u64,
+    /// Bytes it may take.
+    pub max_bytes: u64,
+}
+
+impl Quota {
+    /// Parses `/proc/key-users` (`  uid:  usage  nkeys/ninstantiated
+    /// qnkeys/maxkeys qnbytes/maxbytes`) for `uid`.
+    pub fn parse(text: &str, uid: u32) -> Option<Quota> {
+        text.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            let owner: u32 = words.next()?.strip_suffix(':')?.parse().ok()?;
+            if owner != uid {
+                return None;
+            }
+            let pair = |w: Option<&str>| -> Option<(u64, u64)> {
+                let (a, b) = w?.split_once('/')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            };
+            let _usage = words.next()?;
+            let _instantiated = pair(words.next())?;
+            let (keys, max_keys) = pair(words.next())?;
+            let (bytes, max_bytes) = pair(words.next())?;
+            Some(Quota { keys, max_keys, bytes, max_bytes })
+        })
+    }
+
+    /// This process's uid's kernel keyring and quota, for `kcc doctor`:
+    /// which keyring holds kcc's keys, and keys and bytes used and allowed.
+    /// `None` where there is no kernel keyring.
+    pub fn current() -> Option<(String, Option<Quota>)> {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: getuid has no preconditions and cannot fail.
+            let uid = unsafe { libc::getuid() };
+            let quota = std::fs::read_to_string("/proc/key-users").ok().and_then(|text| Quota::parse(&text, uid));
+            Some((format!("keys go to the persistent keyring of uid {uid}"), quota))
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+}
+
 /// The secret stores `auto` tries, in order: the OS secret store (a running,
 /// unlocked Secret Service on Linux), then on Linux the kernel keyring.
 pub fn candidates() -> &'static [Backend] {
     if cfg!(target_os = "linux") { &[Backend::Keyring, Backend::Kernel] } else { &[Backend::Keyring] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_users_lines_parse() {
+        let text = "    0:    36 35/35 24/1000000 492/25000000\n 1000:     5 5/5 5/200 1634/20000\n";
+        assert_eq!(Quota::parse(text, 1000), Some(Quota { keys: 5, max_keys: 200, bytes: 1634, max_bytes: 20000 }));
+        assert_eq!(Quota::parse(text, 0).unwrap().max_keys, 1_000_000);
+        assert_eq!(Quota::parse(text, 7), None);
+    }
 }

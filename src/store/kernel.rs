@@ -68,49 +68,6 @@ pub fn explain_errno(errno: i32) -> String {
     }
 }
 
-/// One uid's line of `/proc/key-users`: keys and bytes used and allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    /// Keys this uid holds.
-    pub keys: u64,
-    /// Keys it may hold.
-    pub max_keys: u64,
-    /// Bytes its keys take (descriptions and payloads).
-    pub bytes: u64,
-    /// Bytes it may take.
-    pub max_bytes: u64,
-}
-
-impl Quota {
-    /// Parses `/proc/key-users` (`  uid:  usage  nkeys/ninstantiated
-    /// qnkeys/maxkeys qnbytes/maxbytes`) for `uid`.
-    pub fn parse(text: &str, uid: u32) -> Option<Quota> {
-        text.lines().find_map(|line| {
-            let mut words = line.split_whitespace();
-            let owner: u32 = words.next()?.strip_suffix(':')?.parse().ok()?;
-            if owner != uid {
-                return None;
-            }
-            let pair = |w: Option<&str>| -> Option<(u64, u64)> {
-                let (a, b) = w?.split_once('/')?;
-                Some((a.parse().ok()?, b.parse().ok()?))
-            };
-            let _usage = words.next()?;
-            let _instantiated = pair(words.next())?;
-            let (keys, max_keys) = pair(words.next())?;
-            let (bytes, max_bytes) = pair(words.next())?;
-            Some(Quota { keys, max_keys, bytes, max_bytes })
-        })
-    }
-
-    /// This process's uid's quota, if the kernel shows it.
-    pub fn current() -> Option<Quota> {
-        let text = std::fs::read_to_string("/proc/key-users").ok()?;
-        // SAFETY: getuid has no preconditions and cannot fail.
-        Quota::parse(&text, unsafe { libc::getuid() })
-    }
-}
-
 /// A handle on this uid's persistent kernel keyring. Creating it does no
 /// I/O; [`KernelKeyring::probe`] (or the first operation) finds the keyring.
 #[derive(Debug, Default)]
@@ -357,13 +314,5 @@ mod tests {
         assert!(explain_errno(libc::EDQUOT).contains("quota"));
         assert!(explain_errno(libc::ENOKEY).contains("ENOKEY"));
         assert!(explain_errno(libc::EOPNOTSUPP).contains("persistent"));
-    }
-
-    #[test]
-    fn key_users_lines_parse() {
-        let text = "    0:    36 35/35 24/1000000 492/25000000\n 1000:     5 5/5 5/200 1634/20000\n";
-        assert_eq!(Quota::parse(text, 1000), Some(Quota { keys: 5, max_keys: 200, bytes: 1634, max_bytes: 20000 }));
-        assert_eq!(Quota::parse(text, 0).unwrap().max_keys, 1_000_000);
-        assert_eq!(Quota::parse(text, 7), None);
     }
 }
