@@ -213,6 +213,7 @@ fn over_the_default_non_root_quota_every_call_succeeds_and_nothing_is_plaintext(
     assert_eq!(w.runs("p19"), 1);
     let rows = w.index_json()["entries"].as_object().unwrap().clone();
     assert!(rows.len() < 20 && !rows.is_empty(), "{} index rows", rows.len());
+    assert_eq!(rows.len() + evicted, 20, "every entry is kept or was evicted once (no over-eviction)");
     assert!(rows.values().all(|r| r["exec"] != "p00"), "the entry expiring first was kept");
 
     // doctor (as that user) shows the entries and the quota left.

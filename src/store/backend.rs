@@ -98,48 +98,13 @@ impl SecretStore for Keyring {
     }
 }
 
-#[cfg(target_os = "linux")]
-impl SecretStore for super::kernel::KernelKeyring {
-    fn backend(&self) -> Backend {
-        Backend::Kernel
-    }
-    fn probe(&self, _forced: bool) -> Probe {
-        super::kernel::KernelKeyring::probe(self)
-    }
-    fn read(&self, key: &str) -> Result<Option<String>, KeyringError> {
-        super::kernel::KernelKeyring::read(self, key)
-    }
-    fn write(
-        &self,
-        key: &str,
-        secret: &str,
-        expiry: Timestamp,
-        now: Timestamp,
-        evict: &mut dyn FnMut() -> Option<String>,
-    ) -> Result<Written, KeyringError> {
-        super::kernel::KernelKeyring::write(self, key, secret, expiry, now, evict)
-    }
-    fn remove(&self, key: &str, known_parts: u32) -> Result<u32, KeyringError> {
-        super::kernel::KernelKeyring::remove(self, key, known_parts)
-    }
-    fn list(&self) -> Option<Result<Vec<String>, KeyringError>> {
-        Some(super::kernel::KernelKeyring::list(self))
-    }
-    fn place(&self) -> &'static str {
-        "in the kernel keyring"
-    }
-}
-
 /// A handle on `backend` (no I/O); `None` for the file, which is not a
 /// secret store, and for a store this platform does not have.
 pub fn open(backend: Backend, entry_limit: usize) -> Option<Arc<dyn SecretStore>> {
     match backend {
         Backend::File => None,
         Backend::Keyring => Some(Arc::new(Keyring::new(entry_limit))),
-        #[cfg(target_os = "linux")]
-        Backend::Kernel => Some(Arc::new(super::kernel::KernelKeyring::new())),
-        #[cfg(not(target_os = "linux"))]
-        Backend::Kernel => None,
+        Backend::Kernel => kernel_keyring::open(),
     }
 }
 
@@ -182,22 +147,55 @@ impl Quota {
     /// which keyring holds kcc's keys, and keys and bytes used and allowed.
     /// `None` where there is no kernel keyring.
     pub fn current() -> Option<(String, Option<Quota>)> {
-        #[cfg(target_os = "linux")]
-        {
-            // SAFETY: getuid has no preconditions and cannot fail.
-            let uid = unsafe { libc::getuid() };
-            let quota = std::fs::read_to_string("/proc/key-users").ok().and_then(|text| Quota::parse(&text, uid));
-            Some((format!("keys go to the persistent keyring of uid {uid}"), quota))
-        }
-        #[cfg(not(target_os = "linux"))]
-        None
+        kernel_keyring::status()
     }
 }
 
 /// The secret stores `auto` tries, in order: the OS secret store (a running,
 /// unlocked Secret Service on Linux), then on Linux the kernel keyring.
 pub fn candidates() -> &'static [Backend] {
-    if cfg!(target_os = "linux") { &[Backend::Keyring, Backend::Kernel] } else { &[Backend::Keyring] }
+    if kernel_keyring::EXISTS { &[Backend::Keyring, Backend::Kernel] } else { &[Backend::Keyring] }
+}
+
+/// The kernel keyring where the platform has one (Linux): the one place
+/// that knows.
+#[cfg(target_os = "linux")]
+mod kernel_keyring {
+    use std::sync::Arc;
+
+    use super::{Quota, SecretStore};
+    use crate::store::kernel;
+
+    pub const EXISTS: bool = true;
+
+    pub fn open() -> Option<Arc<dyn SecretStore>> {
+        Some(Arc::new(kernel::KernelKeyring::new()))
+    }
+
+    pub fn status() -> Option<(String, Option<Quota>)> {
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let quota = std::fs::read_to_string("/proc/key-users").ok().and_then(|text| Quota::parse(&text, uid));
+        Some((format!("keys go to the persistent keyring of uid {uid}"), quota))
+    }
+}
+
+/// No kernel keyring on this platform.
+#[cfg(not(target_os = "linux"))]
+mod kernel_keyring {
+    use std::sync::Arc;
+
+    use super::{Quota, SecretStore};
+
+    pub const EXISTS: bool = false;
+
+    pub fn open() -> Option<Arc<dyn SecretStore>> {
+        None
+    }
+
+    pub fn status() -> Option<(String, Option<Quota>)> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -130,9 +130,17 @@ impl KernelKeyring {
             sys::set_timeout(id, seconds as u64).map_err(failed)?;
             return Ok(Written { parts: 1, changed: false });
         }
+        // The kernel frees a removed key's quota in its garbage collector, a
+        // moment later: after an eviction, up to three short waits (2, 4,
+        // 8 ms) come before the next entry is given up.
+        let mut waits = 3;
         let id = loop {
             match sys::add(ring, &desc, secret.as_bytes()) {
                 Ok(id) => break id,
+                Err(libc::EDQUOT) if waits < 3 => {
+                    std::thread::sleep(std::time::Duration::from_millis(2 << waits));
+                    waits += 1;
+                }
                 Err(libc::EDQUOT) => {
                     let Some(victim) = evict() else {
                         return Err(KeyringError::Failed(format!(
@@ -140,12 +148,9 @@ impl KernelKeyring {
                             explain_errno(libc::EDQUOT)
                         )));
                     };
-                    if victim != key {
-                        self.remove(&victim, 1)?;
+                    if self.remove(&victim, 1)? > 0 {
+                        waits = 0;
                     }
-                    // The kernel frees a removed key's quota in its garbage
-                    // collector, a moment later: give it that moment.
-                    std::thread::sleep(std::time::Duration::from_millis(2));
                 }
                 Err(errno) => return Err(failed(errno)),
             }
@@ -182,6 +187,37 @@ impl KernelKeyring {
         }
         keys.sort();
         Ok(keys)
+    }
+}
+
+impl super::SecretStore for KernelKeyring {
+    fn backend(&self) -> super::Backend {
+        super::Backend::Kernel
+    }
+    fn probe(&self, _forced: bool) -> Probe {
+        KernelKeyring::probe(self)
+    }
+    fn read(&self, key: &str) -> Result<Option<String>, KeyringError> {
+        KernelKeyring::read(self, key)
+    }
+    fn write(
+        &self,
+        key: &str,
+        secret: &str,
+        expiry: Timestamp,
+        now: Timestamp,
+        evict: &mut dyn FnMut() -> Option<String>,
+    ) -> Result<Written, KeyringError> {
+        KernelKeyring::write(self, key, secret, expiry, now, evict)
+    }
+    fn remove(&self, key: &str, known_parts: u32) -> Result<u32, KeyringError> {
+        KernelKeyring::remove(self, key, known_parts)
+    }
+    fn list(&self) -> Option<Result<Vec<String>, KeyringError>> {
+        Some(KernelKeyring::list(self))
+    }
+    fn place(&self) -> &'static str {
+        "in the kernel keyring"
     }
 }
 

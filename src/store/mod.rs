@@ -702,8 +702,9 @@ impl Store {
 
     /// Empties `cache.json` of what kcc wrote there once a secret store is in
     /// use: the entry of `key` is dropped (its new secret is in the store),
-    /// every other fresh kcc entry is moved into the store, expired ones and
-    /// any the store refuses (full) are dropped — they are fetched again when
+    /// every other fresh kcc entry is moved into the store (without
+    /// evicting anything), expired ones and any the store refuses (full) are
+    /// dropped — they are fetched again when
     /// asked for. Entries with the Go kcc's keys stay: they are that tool's,
     /// kcc never serves them, and the Go kcc would write them again.
     fn move_plaintext(
@@ -738,7 +739,8 @@ impl Store {
             let expiry = CredentialHead::parse(raw.get()).and_then(|h| h.expiry()).filter(|t| *t > now);
             let moved = match expiry {
                 None => false,
-                Some(expiry) => self.write_secret(secrets, idx, &k, raw.get(), expiry, now, diag).is_ok(),
+                // Best effort: a moved entry never evicts a live one.
+                Some(expiry) => secrets.write(&k, raw.get(), expiry, now, &mut || None).is_ok(),
             };
             if moved {
                 if let Some(row) = idx.entries.get_mut(&k) {
