@@ -189,7 +189,8 @@ fn backend(config: &Config, findings: &mut Findings) -> BackendReport {
         millis: p.took.as_secs_f64() * 1000.0,
         reason: p.reason.clone(),
     });
-    let kernel = choice.probes.iter().find(|(b, _)| *b == Backend::Kernel).map(|(_, p)| kernel_report(p, &choice));
+    let kernel =
+        choice.probes.iter().find(|(b, _)| *b == Backend::Kernel).map(|(_, p)| kernel_report(p, &choice, findings));
     let (chosen, reason) = match choice.selection {
         store::Selection::Use(backend, why) => (Some(backend.as_str()), why),
         store::Selection::NoCache(why) => {
@@ -220,9 +221,13 @@ fn backend(config: &Config, findings: &mut Findings) -> BackendReport {
     }
 }
 
+/// Below this many free bytes of kernel key quota, doctor warns: about one
+/// EKS credential with its description.
+const KERNEL_ROOM: u64 = 2048;
+
 /// The kernel keyring's state: the probe's words, kcc's keys in it and the
 /// quota left (`/proc/key-users`), so a full quota is visible before it bites.
-fn kernel_report(probe: &store::Probe, choice: &store::Choice) -> KernelReport {
+fn kernel_report(probe: &store::Probe, choice: &store::Choice, findings: &mut Findings) -> KernelReport {
     let usable = probe.outcome == store::ProbeOutcome::Available;
     let entries = match &choice.secrets {
         Some(s) if s.backend() == Backend::Kernel => s.list().and_then(Result::ok).map(|keys| keys.len()),
@@ -232,6 +237,21 @@ fn kernel_report(probe: &store::Probe, choice: &store::Choice) -> KernelReport {
         store::backend::Quota::current().unwrap_or_else(|| ("no kernel keyring on this platform".into(), None));
     let quota =
         quota.map(|q| QuotaReport { keys: q.keys, max_keys: q.max_keys, bytes: q.bytes, max_bytes: q.max_bytes });
+    if let Some(q) = &quota
+        && usable
+        && q.max_bytes.saturating_sub(q.bytes) < KERNEL_ROOM
+    {
+        findings.warning(
+            "kernel-quota",
+            Some(config::ENV_BACKEND),
+            format!(
+                "the kernel key quota has {} of {} bytes left: new credentials evict the ones that expire first, and one that does not fit is served uncached",
+                q.max_bytes.saturating_sub(q.bytes),
+                q.max_bytes
+            ),
+            "raise /proc/sys/kernel/keys/maxbytes (and maxkeys) as root, or run 'kcc clear --expired'".into(),
+        );
+    }
     KernelReport { usable, reason: probe.describe(), keyring, entries, quota }
 }
 
