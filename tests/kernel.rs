@@ -227,7 +227,11 @@ fn over_the_default_non_root_quota_every_call_succeeds_and_nothing_is_plaintext(
         "{quota}"
     );
     let left: u64 = quota.rsplit(" keys, ").next().unwrap().split(' ').next().unwrap().parse().unwrap();
-    assert_eq!(text.contains("the kernel key quota has"), left < 2048, "a warning exactly when under 2 KB are left: {text}");
+    assert_eq!(
+        text.contains("the kernel key quota has"),
+        left < 2048,
+        "a warning exactly when under 2 KB are left: {text}"
+    );
 
     ok(&as_uid(&w, uid, "kcc", &["clear", "--all"]));
     let after = as_uid(&w, uid, "kcc", &["doctor"]);

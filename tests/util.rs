@@ -64,6 +64,7 @@ impl World {
 
     /// From now on every command runs where the kernel keyring system calls
     /// fail with `errno` (a seccomp filter, as Docker's default profile).
+    /// Elsewhere than on Linux there is no kernel keyring to deny.
     pub fn deny_keyctl(&mut self, errno: i32) {
         self.deny_keyctl = Some(errno);
     }
@@ -171,6 +172,7 @@ impl World {
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }
+        #[cfg(target_os = "linux")]
         if let Some(errno) = self.deny_keyctl {
             use std::os::unix::process::CommandExt;
             // SAFETY: only async-signal-safe calls (prctl) between fork and exec.
@@ -298,6 +300,7 @@ pub fn skip(why: &str) {
     eprintln!("\n!!!!! SKIPPED: {why}\n");
 }
 
+#[cfg(target_os = "linux")]
 /// Installs a seccomp filter failing `add_key`, `keyctl` and `request_key`
 /// with `errno` for this process and its children (x86_64 and aarch64 only,
 /// the architectures kcc's CI runs on).
