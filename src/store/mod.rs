@@ -157,36 +157,49 @@ pub fn select(choice: BackendChoice, entry_limit: usize) -> Choice {
         let why = probe.describe();
         let outcome = probe.outcome;
         probes.push((candidate, probe));
-        let selection = match (outcome, forced) {
-            (ProbeOutcome::Available, None) => {
-                absent.push(why);
-                Selection::Use(candidate, format!("auto: {}", absent.join("; ")))
-            }
-            (ProbeOutcome::Available, Some(b)) => {
-                Selection::Use(b, format!("forced by {ENV_BACKEND}={}: {why}", b.as_str()))
-            }
-            (ProbeOutcome::Locked, _) => Selection::NoCache(format!(
-                "{why}; the credential is served but not cached (kcc never falls back to plaintext while a keyring is present; set {ENV_BACKEND}=file to use the file store)"
-            )),
-            (ProbeOutcome::Unresponsive, None) => Selection::NoCache(format!(
-                "a secret store is present but unusable: {why}; the credential is served but not cached (set {ENV_BACKEND}=file to use the file store)"
-            )),
-            (_, Some(Backend::Kernel)) => Selection::Unreachable(format!(
-                "{ENV_BACKEND}=kernel but the kernel keyring cannot be used: {why}; run kcc outside the container or sandbox that blocks keyctl, or set {ENV_BACKEND}=file"
-            )),
-            (_, Some(_)) => Selection::Unreachable(format!(
-                "{ENV_BACKEND}=keyring but no secret store is reachable: {why}; start the Secret Service (e.g. gnome-keyring-daemon) in your session and unlock it, or set {ENV_BACKEND}=file"
-            )),
-            (ProbeOutcome::NoBus | ProbeOutcome::NoService | ProbeOutcome::Unsupported, None) => {
-                absent.push(format!("{}: {why}", candidate.as_str()));
-                continue;
-            }
-        };
+        let Some(selection) = judge(candidate, outcome, forced, &why, &mut absent) else { continue };
         let secrets = matches!(selection, Selection::Use(..)).then_some(secrets);
         return Choice { selection, probes, secrets };
     }
     let selection = Selection::Use(Backend::File, format!("auto: no secret store reachable: {}", absent.join("; ")));
     Choice { selection, probes, secrets: None }
+}
+
+/// One step of [`select`], a pure function of what the probe of `candidate`
+/// found: the decision, or `None` to try the next store (this one is absent;
+/// its reason joins `absent`, which explains the final choice).
+fn judge(
+    candidate: Backend,
+    outcome: ProbeOutcome,
+    forced: Option<Backend>,
+    why: &str,
+    absent: &mut Vec<String>,
+) -> Option<Selection> {
+    Some(match (outcome, forced) {
+        (ProbeOutcome::Available, None) => {
+            absent.push(why.to_string());
+            Selection::Use(candidate, format!("auto: {}", absent.join("; ")))
+        }
+        (ProbeOutcome::Available, Some(b)) => {
+            Selection::Use(b, format!("forced by {ENV_BACKEND}={}: {why}", b.as_str()))
+        }
+        (ProbeOutcome::Locked, _) => Selection::NoCache(format!(
+            "{why}; the credential is served but not cached (kcc never falls back to plaintext while a keyring is present; set {ENV_BACKEND}=file to use the file store)"
+        )),
+        (ProbeOutcome::Unresponsive, None) => Selection::NoCache(format!(
+            "a secret store is present but unusable: {why}; the credential is served but not cached (set {ENV_BACKEND}=file to use the file store)"
+        )),
+        (_, Some(Backend::Kernel)) => Selection::Unreachable(format!(
+            "{ENV_BACKEND}=kernel but the kernel keyring cannot be used: {why}; run kcc outside the container or sandbox that blocks keyctl, or set {ENV_BACKEND}=file"
+        )),
+        (_, Some(_)) => Selection::Unreachable(format!(
+            "{ENV_BACKEND}=keyring but no secret store is reachable: {why}; start the Secret Service (e.g. gnome-keyring-daemon) in your session and unlock it, or set {ENV_BACKEND}=file"
+        )),
+        (ProbeOutcome::NoBus | ProbeOutcome::NoService | ProbeOutcome::Unsupported, None) => {
+            absent.push(format!("{}: {why}", candidate.as_str()));
+            return None;
+        }
+    })
 }
 
 /// Judges a stored credential: served (hit) or not, and why.
@@ -805,5 +818,50 @@ impl Store {
             removed = true;
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `auto`'s order as the probes would drive it: each outcome in turn.
+    fn auto(outcomes: &[(Backend, ProbeOutcome)]) -> Selection {
+        let mut absent = Vec::new();
+        for &(candidate, outcome) in outcomes {
+            if let Some(selection) = judge(candidate, outcome, None, "why", &mut absent) {
+                return selection;
+            }
+        }
+        Selection::Use(Backend::File, absent.join("; "))
+    }
+
+    #[test]
+    fn auto_takes_an_unlocked_secret_service_then_the_kernel_keyring_then_the_file() {
+        use ProbeOutcome::*;
+        let pick = |s: Selection| match s {
+            Selection::Use(b, _) => Some(b),
+            _ => None,
+        };
+        assert_eq!(pick(auto(&[(Backend::Keyring, Available)])), Some(Backend::Keyring));
+        for absent in [NoBus, NoService] {
+            assert_eq!(pick(auto(&[(Backend::Keyring, absent), (Backend::Kernel, Available)])), Some(Backend::Kernel));
+            let file = auto(&[(Backend::Keyring, absent), (Backend::Kernel, Unsupported)]);
+            assert!(matches!(&file, Selection::Use(Backend::File, why) if why.contains("kernel: why")), "{file:?}");
+        }
+        // A locked or frozen Secret Service stops the search: never the kernel, never plaintext.
+        for present in [Locked, Unresponsive] {
+            let s = auto(&[(Backend::Keyring, present), (Backend::Kernel, Available)]);
+            assert!(matches!(s, Selection::NoCache(_)), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_forced_store_that_cannot_be_used_is_an_error_naming_it() {
+        let mut absent = Vec::new();
+        let s = judge(Backend::Kernel, ProbeOutcome::Unsupported, Some(Backend::Kernel), "EPERM", &mut absent);
+        assert!(matches!(&s, Some(Selection::Unreachable(w)) if w.contains("=kernel") && w.contains("EPERM")), "{s:?}");
+        let s = judge(Backend::Keyring, ProbeOutcome::NoBus, Some(Backend::Keyring), "no bus", &mut absent);
+        assert!(matches!(&s, Some(Selection::Unreachable(w)) if w.contains("=keyring")), "{s:?}");
     }
 }
