@@ -341,7 +341,8 @@ fn run_refresher(call: &Invocation<'_>, store: Option<&Store>, seen: &str) -> Re
 /// but unusable (locked, denied), so the credential is served uncached; an
 /// error when the keyring is forced and unreachable. With the file backend
 /// forced no keyring code runs; with `auto` and no session bus the probe is an
-/// environment check and one `stat`.
+/// environment check and one `stat`, then on Linux one `keyctl` for the
+/// kernel keyring.
 fn open_store(config: &Config, diag: &Diag) -> Result<Option<Store>> {
     let choice = store::select(config.backend, config.keyring_entry_limit);
     let backend = match choice.selection {
