@@ -101,6 +101,9 @@ fn one_parent_calling_again_forces_at_most_one_refresh_per_interval() {
     // the cache off.
     let mut w = World::new();
     w.set_env("KUBE_CREDENTIAL_CACHE_DEBUG", "1");
+    // As client-go sends it: compact, kind first (the only family whose
+    // re-ask alone means a 401).
+    w.set_env("KUBERNETES_EXEC_INFO", &exec_info("v1", None));
     let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
     let call = || w.cmd_direct("kcc-cache").arg(&plugin).output().unwrap();
     ok(&call());
@@ -108,7 +111,7 @@ fn one_parent_calling_again_forces_at_most_one_refresh_per_interval() {
     assert!(stdout(&second).contains(SECRET));
     let err = stderr(&second);
     assert!(
-        err.contains("heal:") && err.contains("treating it as rejected"),
+        err.contains("heal: client-go client asks again") && err.contains("treating it as rejected"),
         "every forced refresh is explained: {err}"
     );
     assert_eq!(w.runs("plug"), 2);
@@ -139,7 +142,7 @@ fn the_served_client_record_is_private_and_holds_no_token() {
     assert_eq!(served.len(), 1, "{served:?}");
     let meta = std::fs::metadata(&served[0]).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-    assert_eq!(meta.len(), 64, "a fixed-size record");
+    assert_eq!(meta.len(), 96, "a fixed-size record");
     assert!(!std::fs::read_to_string(&served[0]).unwrap().contains(SECRET));
     assert_eq!(w.runs("plug"), 1);
 }
@@ -156,4 +159,110 @@ fn a_shell_asking_twice_is_not_a_rejected_client() {
     assert!(out.status.success(), "{err}");
     assert_eq!(w.runs("plug"), 1, "a shell loop is served from the cache:\n{err}");
     assert!(!err.contains("heal:"), "no heal verdict for a shell parent:\n{err}");
+}
+
+#[test]
+fn a_failed_forced_refresh_serves_the_cached_credential_and_counts_against_the_bound() {
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_DEBUG", "1");
+    w.set_env("KUBERNETES_EXEC_INFO", &exec_info("v1", None));
+    // Works once, then fails (an MFA plugin with no terminal to ask on).
+    let plugin = w.script(
+        "plug",
+        &format!(
+            "echo run >> plug.count\n[ $(wc -l < plug.count) -gt 1 ] && {{ echo 'cannot prompt' >&2; exit 3; }}\nprintf '%s' '{}'",
+            credential("v1", SECRET, Some(&in_secs(3600)))
+        ),
+    );
+    let call = || w.cmd_direct("kcc-cache").arg(&plugin).output().unwrap();
+    ok(&call());
+    let second = call();
+    assert!(ok(&second).contains(SECRET), "the cached credential is served, not the plugin's failure");
+    let err = stderr(&second);
+    assert!(err.contains("heal: the forced refresh failed") && err.contains("serving the cached credential"), "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+    assert_eq!(w.runs("plug"), 2);
+    let third = call();
+    assert!(ok(&third).contains(SECRET));
+    assert!(stderr(&third).contains("at most one forced refresh per key"), "{}", stderr(&third));
+    assert_eq!(w.runs("plug"), 2, "the failed refresh counts against the bound");
+}
+
+#[test]
+fn a_client_without_exec_info_asking_again_is_served_when_kcc_cannot_ask_the_server() {
+    // Like client-node with no cluster to be found: a re-ask proves nothing.
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_DEBUG", "1");
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let call = || w.cmd_direct("kcc-cache").arg(&plugin).output().unwrap();
+    ok(&call());
+    for _ in 0..3 {
+        let out = call();
+        assert!(ok(&out).contains(SECRET));
+        let err = stderr(&out);
+        assert!(
+            err.contains("heal: no-exec-info client asks again")
+                && err.contains("the server cannot be asked: serving the cached credential")
+                && err.contains("KUBE_CREDENTIAL_CACHE_USER"),
+            "{err}"
+        );
+    }
+    assert_eq!(w.runs("plug"), 1, "no refresh without a 401 from the server");
+}
+
+#[test]
+fn a_python_client_asking_again_is_verified_once_with_the_server_and_served() {
+    // The Python client's exec info (spaces, apiVersion first) with the cluster.
+    let mut w = World::new();
+    let server = ApiServer::start(&w);
+    server.allow(SECRET);
+    let info = format!(
+        r#"{{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "spec": {{"cluster": {{"server": "{}", "certificate-authority-data": "{}"}}, "interactive": false}}}}"#,
+        server.url, server.ca_data_base64
+    );
+    w.set_env("KUBERNETES_EXEC_INFO", &info);
+    w.set_env("KUBE_CREDENTIAL_CACHE_DEBUG", "1");
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let call = || w.cmd_direct("kcc-cache").arg(&plugin).output().unwrap();
+    ok(&call());
+    let second = call();
+    let err = stderr(&second);
+    assert!(ok(&second).contains(SECRET));
+    assert!(err.contains("the server answered HTTP 200 to the cached credential (not 401): serving it"), "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+    let third = call();
+    assert!(
+        stderr(&third).contains("the server was asked 0s ago and said HTTP 200")
+            || stderr(&third).contains("the server was asked 1s ago"),
+        "{}",
+        stderr(&third)
+    );
+    assert_eq!(server.requests().len(), 1, "one check for two re-asks: {:?}", server.requests());
+    assert_eq!(w.runs("plug"), 1);
+    let doctor = stdout(&w.cmd("kcc").arg("doctor").output().unwrap());
+    assert!(doctor.contains("healing: last served to a python client") && doctor.contains("said HTTP 200"), "{doctor}");
+
+    // Revoked: the next re-ask (after the interval, simulated by a fresh
+    // record) is a 401 and refreshes.
+    server.revoke(SECRET);
+    for f in std::fs::read_dir(w.store_file().with_file_name("cache.flight")).unwrap().flatten() {
+        if f.path().extension().is_some_and(|e| e == "served") {
+            let text = std::fs::read_to_string(f.path()).unwrap();
+            let fields: Vec<&str> = text.split_whitespace().collect();
+            // k2 PID START ENTRY FORCED VERIFIED STATUS FAMILY: forget the check.
+            let old = format!("k2 {} {} {} 0 0 0 p", fields[1], fields[2], fields[3]);
+            let mut bytes = old.into_bytes();
+            bytes.resize(95, b' ');
+            bytes.push(b'\n');
+            std::fs::write(f.path(), bytes).unwrap();
+        }
+    }
+    let fourth = call();
+    assert!(ok(&fourth).contains(SECRET), "the plugin still prints the same token here");
+    assert!(
+        stderr(&fourth).contains("answered HTTP 401 to the cached credential: running the plugin"),
+        "{}",
+        stderr(&fourth)
+    );
+    assert_eq!(w.runs("plug"), 2);
 }
