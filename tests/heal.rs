@@ -266,3 +266,147 @@ fn a_python_client_asking_again_is_verified_once_with_the_server_and_served() {
     );
     assert_eq!(w.runs("plug"), 2);
 }
+
+/// The server check itself (`kcc::heal::verify::probe`) against the local
+/// TLS API server, with every TLS and proxy setting client-go honours.
+mod server_check {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use kcc::heal::ServerSaid;
+    use kcc::heal::cluster::Cluster;
+    use kcc::heal::verify::{BOUND, probe};
+
+    use super::*;
+
+    fn cluster(server: &ApiServer) -> Cluster {
+        Cluster {
+            server: server.url.clone(),
+            ca_pem: Some(std::fs::read(&server.ca_file).unwrap()),
+            ..Cluster::default()
+        }
+    }
+
+    fn token(t: &str) -> String {
+        credential("v1", t, Some(&in_secs(3600)))
+    }
+
+    #[test]
+    fn an_accepted_token_is_200_a_revoked_one_401_and_only_its_hash_reaches_the_log() {
+        let w = World::new();
+        let server = ApiServer::start(&w);
+        server.allow(SECRET);
+        assert_eq!(probe(&cluster(&server), &token(SECRET), BOUND).said, ServerSaid::Status(200));
+        server.revoke(SECRET);
+        assert_eq!(probe(&cluster(&server), &token(SECRET), BOUND).said, ServerSaid::Status(401));
+        let log = server.requests();
+        assert_eq!(
+            log.iter().map(|r| (r.path.as_str(), r.status)).collect::<Vec<_>>(),
+            [("/version", 200), ("/version", 401)]
+        );
+        assert_eq!(log[0].token_sha256.as_deref(), Some(token_sha256(SECRET).as_str()));
+    }
+
+    #[test]
+    fn tls_settings_are_honoured_and_a_failed_handshake_is_no_answer() {
+        let w = World::new();
+        let server = ApiServer::start(&w);
+        server.allow(SECRET);
+        let cred = token(SECRET);
+        let no_ca = Cluster { ca_pem: None, ..cluster(&server) };
+        let p = probe(&no_ca, &cred, BOUND);
+        assert_eq!(p.said, ServerSaid::NoAnswer, "the system roots do not trust the test CA");
+        assert!(p.detail.unwrap_or_default().contains("certificate"), "the reason is given");
+        let insecure = Cluster { insecure: true, ..no_ca };
+        assert_eq!(probe(&insecure, &cred, BOUND).said, ServerSaid::Status(200), "insecure-skip-tls-verify");
+        let wrong_name = Cluster { tls_server_name: Some("other.example".into()), ..cluster(&server) };
+        assert_eq!(probe(&wrong_name, &cred, BOUND).said, ServerSaid::NoAnswer, "tls-server-name is checked");
+        let right_name = Cluster { tls_server_name: Some("127.0.0.1".into()), ..cluster(&server) };
+        assert_eq!(probe(&right_name, &cred, BOUND).said, ServerSaid::Status(200));
+        let prefixed = Cluster { server: format!("{}/some/prefix", server.url), ..cluster(&server) };
+        assert_eq!(probe(&prefixed, &cred, BOUND).said, ServerSaid::Status(404), "the path prefix is kept");
+    }
+
+    #[test]
+    fn a_client_certificate_credential_is_presented_in_the_handshake() {
+        let w = World::new();
+        let server = ApiServer::start(&w);
+        let read = |f: &str| std::fs::read_to_string(server.dir.join(f)).unwrap();
+        let cert = serde_json::json!({
+            "kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1",
+            "status": {"clientCertificateData": read("client.crt"), "clientKeyData": read("client.key"),
+                       "expirationTimestamp": in_secs(3600)}
+        })
+        .to_string();
+        assert_eq!(probe(&cluster(&server), &cert, BOUND).said, ServerSaid::Status(200));
+        assert_eq!(server.requests().pop().unwrap().auth.as_deref(), Some("cert"));
+        let no_cert = serde_json::json!({"kind": "ExecCredential", "status": {"token": ""}}).to_string();
+        assert_eq!(probe(&cluster(&server), &no_cert, BOUND).said, ServerSaid::Status(401));
+    }
+
+    #[test]
+    fn a_silent_server_is_no_answer_within_the_bound() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let _hold = std::thread::spawn(move || {
+            let conns: Vec<_> = listener.incoming().take(1).collect();
+            std::thread::sleep(Duration::from_secs(5));
+            drop(conns);
+        });
+        let start = std::time::Instant::now();
+        let p = probe(&Cluster { server: url, insecure: true, ..Cluster::default() }, &token(SECRET), BOUND);
+        assert_eq!(p.said, ServerSaid::NoAnswer);
+        assert!(start.elapsed() < BOUND + Duration::from_millis(500), "{:?}", start.elapsed());
+    }
+
+    /// A one-connection HTTP CONNECT proxy; records the CONNECT line.
+    fn connect_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://user:p%40ss@{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            let (client, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(client.try_clone().unwrap());
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push(line.trim_end().to_string());
+            }
+            let target = head[0].split_whitespace().nth(1).unwrap().to_string();
+            log.lock().unwrap().extend(head);
+            let upstream = TcpStream::connect(target).unwrap();
+            let mut c = client;
+            c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+            let (mut c2, mut u2) = (c.try_clone().unwrap(), upstream.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut u2, &mut c2));
+            let mut upstream = upstream;
+            let _ = std::io::copy(&mut reader, &mut upstream);
+        });
+        (url, seen)
+    }
+
+    #[test]
+    fn proxy_url_is_used_through_http_connect_with_its_credentials() {
+        let w = World::new();
+        let server = ApiServer::start(&w);
+        server.allow(SECRET);
+        let (proxy, seen) = connect_proxy();
+        let via = Cluster { proxy_url: Some(proxy), ..cluster(&server) };
+        assert_eq!(probe(&via, &token(SECRET), BOUND).said, ServerSaid::Status(200));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[0], format!("CONNECT 127.0.0.1:{} HTTP/1.1", server.port), "{seen:?}");
+        // user:p@ss
+        assert!(seen.iter().any(|l| l == "Proxy-Authorization: Basic dXNlcjpwQHNz"), "{seen:?}");
+        let socks = Cluster { proxy_url: Some("socks5://127.0.0.1:1".into()), ..cluster(&server) };
+        let p = probe(&socks, &token(SECRET), BOUND);
+        assert_eq!(p.said, ServerSaid::NoAnswer, "socks5 is not supported: the cached credential is served");
+        assert!(p.detail.unwrap().contains("not supported"));
+    }
+}

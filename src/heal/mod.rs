@@ -1,26 +1,43 @@
 //! Healing after a rejected credential (`KUBE_CREDENTIAL_CACHE_HEAL`, on by
-//! default).
+//! default), without ever being worse than no cache.
 //!
 //! client-go (kubectl, helm, k9s, …) runs the exec plugin **once per process**
 //! and keeps the credential in memory; after the server answers 401 it runs
 //! the plugin once more. A cache that answers that second run from itself
 //! makes recovery impossible: the revoked token is served until it expires.
+//! The other common clients ask again for other reasons: the Python client
+//! runs the plugin on every config load (and on every request near expiry),
+//! client-node once per `KubeConfig` object, with no single flight. For them
+//! a repeated request proves nothing, and refreshing would re-run plugins,
+//! re-prompt for MFA codes, or fail calls when the plugin cannot run again.
 //!
 //! So kcc remembers, per key, which client process it served last and which
 //! credential: the parent pid **and** the parent's start time (field 22 of
-//! `/proc/<ppid>/stat`, so a reused pid is a different client). When the same
-//! process asks again for the credential it was already served, and that
-//! credential is still fresh (a credential inside the refresh margin is a miss
-//! anyway), kcc treats it as rejected: under the single-flight lock it checks
-//! that the entry is still the one served (another process may have replaced
-//! it: that one is served without running the plugin), runs the plugin, stores
-//! and serves the new credential. The kubectl call that got the 401 still
-//! fails (client-go does not retry the request); the next one works.
+//! `/proc/<ppid>/stat`, so a reused pid is a different client), plus what
+//! healing last did ([`Record`]). A request from another process or for
+//! another credential is a first ask and is served: the hit path. When the
+//! same process asks again for the credential it was served (a re-ask),
+//! [`decide`] — a pure function of the ask, the stored entry and the record —
+//! says what to do, by client [`Family`] (recognised from the exact bytes of
+//! `KUBERNETES_EXEC_INFO`):
+//!
+//! - client-go: the re-ask is a 401: refresh;
+//! - any other client: only the server can tell. When kcc knows the cluster
+//!   ([`cluster`]: the exec info, or the kubeconfig for client-node), it asks
+//!   the server once with the cached credential ([`verify`], bounded to 2 s):
+//!   401 → refresh; any other answer, none, or no cluster → serve. The
+//!   answer is kept in the record, so a client re-asking in a loop causes at
+//!   most one check per key per [`HEAL_INTERVAL`].
+//!
+//! A refresh runs under the single-flight lock after checking that the
+//! entry is still the one served (another process may have replaced it: that
+//! one is served without running the plugin). When the forced refresh fails,
+//! `cache.rs` serves the cached credential instead of failing the call.
 //!
 //! Bounds: at most one forced refresh per key per [`HEAL_INTERVAL`] (whatever
-//! the client), so a long-running tool that re-asks legitimately, or a script
-//! calling `kcc-cache` in a loop (one parent for many calls), costs at most one
-//! plugin run per interval and never turns the cache off.
+//! the client, failed ones included), so a long-running tool that re-asks
+//! legitimately costs at most one plugin run per interval and never turns the
+//! cache off.
 //!
 //! A shell as the parent ([`NOT_CLIENTS`]) is never a client: a user or a
 //! script running `kcc-cache` twice asks twice, nothing was rejected.
@@ -30,12 +47,13 @@
 //! parent for every call, so healing never triggers (and never misfires);
 //! only the last served client is remembered, so two clients interleaving on
 //! one key can delay a heal by one call; on systems without `/proc` (macOS,
-//! Windows) healing is off.
+//! Windows) healing is off and no TLS code is compiled.
 //!
-//! Cost on a hit: `getppid`, one read of `/proc/<ppid>/stat`, one read of the
-//! per-key record and, when the client changed (every new kubectl process),
-//! one `pwrite` of [`RECORD_LEN`] bytes — no lock, no fsync, no index write:
-//! the record is a hint, and a lost or torn one only means no heal.
+//! Cost on a hit (a first ask): `getppid`, one read of `/proc/<ppid>/stat`,
+//! one read of the per-key record, a prefix comparison of the exec info and,
+//! when the client changed (every new kubectl process), one `pwrite` of
+//! [`RECORD_LEN`] bytes — no lock, no fsync, no index write, no kubeconfig,
+//! no network: the record is a hint, and a lost or torn one only means no heal.
 
 use std::fs::OpenOptions;
 use std::io::{self, Read};
