@@ -172,35 +172,44 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         why: why.to_string(),
     });
     let fetched = fetch(&call, store.as_ref(), |meta| meta.forced = forced);
-    if let (Some(healer), Some(old)) = (&healer, &rejected) {
-        match &fetched {
-            Ok(Fetched::Credential { stored: Some(json), .. }) => healer.served(json, true, Timestamp::now(), &diag),
-            Ok(Fetched::Credential { stored: None, .. }) => healer.served(old, true, Timestamp::now(), &diag),
-            failed => {
-                // A failed forced refresh never fails a call that the cached
-                // credential may still answer; it counts against the bound.
-                healer.served(old, true, Timestamp::now(), &diag);
-                let what = match failed {
-                    Err(e) => format!("{e}"),
-                    _ => "the plugin failed".into(),
-                };
-                diag.debug(|| {
-                    format!("heal: the forced refresh failed ({what}); serving the cached credential instead")
-                });
-                return Ok(print_credential(old.as_bytes(), true));
-            }
-        }
-    }
-    match fetched? {
-        Fetched::PluginFailed(code) => Ok(code),
-        Fetched::Credential { stdout, stored } => {
-            if let (Some(healer), Some(json)) = (&healer, &stored)
-                && rejected.is_none()
-            {
-                healer.served(json, false, Timestamp::now(), &diag);
+    deliver(fetched, healer.as_ref(), rejected.as_deref(), &diag)
+}
+
+/// Prints what the plugin gave and records who was served it. After a
+/// forced refresh (`rejected` is the credential healing refreshed), a
+/// failing plugin does not fail the call: the cached credential is served,
+/// and the attempt still counts against healing's bound.
+fn deliver(
+    fetched: Result<Fetched>,
+    healer: Option<&heal::Healer>,
+    rejected: Option<&str>,
+    diag: &Diag,
+) -> Result<ExitCode> {
+    let now = Timestamp::now();
+    match (fetched, rejected) {
+        (Ok(Fetched::Credential { stdout, stored }), _) => {
+            if let Some(healer) = healer {
+                match (&stored, rejected) {
+                    (Some(json), _) => healer.served(json, rejected.is_some(), now, diag),
+                    (None, Some(old)) => healer.served(old, true, now, diag),
+                    (None, None) => {}
+                }
             }
             Ok(print_credential(&stdout, false))
         }
+        (failed, Some(old)) => {
+            if let Some(healer) = healer {
+                healer.served(old, true, now, diag);
+            }
+            let what = match failed {
+                Err(e) => format!("{e}"),
+                Ok(_) => "the plugin failed".into(),
+            };
+            diag.debug(|| format!("heal: the forced refresh failed ({what}); serving the cached credential instead"));
+            Ok(print_credential(old.as_bytes(), true))
+        }
+        (Ok(Fetched::PluginFailed(code)), None) => Ok(code),
+        (Err(e), None) => Err(e),
     }
 }
 
