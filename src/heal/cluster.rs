@@ -129,8 +129,11 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The cluster the client talks to, or why kcc cannot know it.
-pub fn find(exec_info: Option<&str>, family: Family) -> Result<Found, String> {
+/// The cluster the client talks to, or why kcc cannot know it. `plugin` is
+/// the plugin command kcc runs: a kubeconfig user is only taken for this
+/// call's when its exec section runs that command, so a user of the same
+/// name in another kubeconfig never receives this credential.
+pub fn find(exec_info: Option<&str>, family: Family, plugin: &str) -> Result<Found, String> {
     if let Some(cluster) = exec_info
         .and_then(|raw| serde_json::from_str::<RawExecInfo>(raw).ok())
         .and_then(|i| i.spec)
@@ -147,7 +150,7 @@ pub fn find(exec_info: Option<&str>, family: Family) -> Result<Found, String> {
         )
     })?;
     let files = kubeconfig_read::locations(&[], std::env::var_os("KUBECONFIG"), etcetera::home_dir().ok());
-    from_kubeconfigs(&files.into_iter().map(|(p, _)| p).collect::<Vec<_>>(), &user)
+    from_kubeconfigs(&files.into_iter().map(|(p, _)| p).collect::<Vec<_>>(), &user, plugin)
         .map_err(|e| format!("the {} client passed no cluster: {e}", family.as_str()))
 }
 
@@ -157,6 +160,8 @@ struct RawKubeconfig {
     clusters: Option<Vec<RawNamedCluster>>,
     #[serde(default)]
     contexts: Option<Vec<kubeconfig_read::Named<kubeconfig_read::Context>>>,
+    #[serde(default)]
+    users: Option<Vec<kubeconfig_read::NamedUser>>,
 }
 
 #[derive(Deserialize)]
@@ -168,10 +173,11 @@ struct RawNamedCluster {
 }
 
 /// The one cluster the contexts of `user` use, merged as client-go merges
-/// (the first file defining a name wins).
-pub fn from_kubeconfigs(files: &[PathBuf], user: &str) -> Result<Found, String> {
+/// (the first file defining a name wins); `user`'s exec must run `plugin`.
+pub fn from_kubeconfigs(files: &[PathBuf], user: &str, plugin: &str) -> Result<Found, String> {
     let mut clusters: Vec<(String, RawCluster, PathBuf)> = Vec::new();
     let mut contexts: Vec<(String, kubeconfig_read::Context)> = Vec::new();
+    let mut users: Vec<kubeconfig_read::NamedUser> = Vec::new();
     for path in files {
         let Ok(text) = std::fs::read_to_string(path) else { continue };
         let Ok(k) = serde_yml::from_str::<RawKubeconfig>(&text) else { continue };
@@ -185,6 +191,21 @@ pub fn from_kubeconfigs(files: &[PathBuf], user: &str) -> Result<Found, String> 
                 contexts.push((c.name, c.item.unwrap_or_default()));
             }
         }
+        for u in k.users.into_iter().flatten() {
+            if !users.iter().any(|v| v.name == u.name) {
+                users.push(u);
+            }
+        }
+    }
+    let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let runs_plugin = users
+        .iter()
+        .find(|u| u.name == user)
+        .and_then(|u| u.user.as_ref())
+        .and_then(|u| u.exec.as_ref())
+        .is_some_and(|e| e.command == plugin || e.args.iter().flatten().any(|a| a == plugin));
+    if !runs_plugin {
+        return Err(format!("no user '{user}' running '{plugin}' in {}", shown.join(", ")));
     }
     let mut used: Vec<&str> = contexts
         .iter()
@@ -193,7 +214,6 @@ pub fn from_kubeconfigs(files: &[PathBuf], user: &str) -> Result<Found, String> 
         .collect();
     used.sort_unstable();
     used.dedup();
-    let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     let name = match used.as_slice() {
         [one] => *one,
         [] => return Err(format!("no context uses user '{user}' in {}", shown.join(", "))),
@@ -228,7 +248,7 @@ mod tests {
     #[test]
     fn the_cluster_comes_from_exec_info_with_every_tls_setting() {
         let info = r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"server":"https://10.0.0.1:6443","certificate-authority-data":"aGk=","tls-server-name":"api.internal","insecure-skip-tls-verify":true,"proxy-url":"http://proxy:3128"},"interactive":false}}"#;
-        let found = find(Some(info), Family::ClientGo).unwrap();
+        let found = find(Some(info), Family::ClientGo, "plug").unwrap();
         assert_eq!(
             found.cluster,
             Cluster {
@@ -245,13 +265,15 @@ mod tests {
     fn the_kubeconfig_gives_the_one_cluster_of_the_user_and_refuses_to_guess() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
-        std::fs::write(&a, "clusters:\n- name: c1\n  cluster: {server: 'https://one', certificate-authority: ca.pem}\n- name: c2\n  cluster: {server: 'https://two'}\ncontexts:\n- name: x\n  context: {cluster: c1, user: u}\n- name: y\n  context: {cluster: c2, user: shared}\n- name: z\n  context: {cluster: c1, user: shared}\n").unwrap();
+        std::fs::write(&a, "clusters:\n- name: c1\n  cluster: {server: 'https://one', certificate-authority: ca.pem}\n- name: c2\n  cluster: {server: 'https://two'}\ncontexts:\n- name: x\n  context: {cluster: c1, user: u}\n- name: y\n  context: {cluster: c2, user: shared}\n- name: z\n  context: {cluster: c1, user: shared}\nusers:\n- name: u\n  user: {exec: {command: kcc-cache, args: [plug, x]}}\n- name: shared\n  user: {exec: {command: plug}}\n- name: other\n  user: {exec: {command: kcc-cache, args: [other-plugin]}}\n").unwrap();
         std::fs::write(dir.path().join("ca.pem"), "PEM").unwrap();
-        let found = from_kubeconfigs(std::slice::from_ref(&a), "u").unwrap();
+        let found = from_kubeconfigs(std::slice::from_ref(&a), "u", "plug").unwrap();
         assert_eq!(found.cluster.server, "https://one");
         assert_eq!(found.cluster.ca_pem.as_deref(), Some(&b"PEM"[..]), "relative to the kubeconfig's directory");
-        let err = from_kubeconfigs(std::slice::from_ref(&a), "shared").unwrap_err();
+        let err = from_kubeconfigs(std::slice::from_ref(&a), "shared", "plug").unwrap_err();
         assert!(err.contains("2 clusters"), "{err}");
-        assert!(from_kubeconfigs(&[a], "nobody").unwrap_err().contains("no context uses user 'nobody'"));
+        let err = from_kubeconfigs(std::slice::from_ref(&a), "u", "other-plugin").unwrap_err();
+        assert!(err.contains("no user 'u' running 'other-plugin'"), "a same-named user running another plugin: {err}");
+        assert!(from_kubeconfigs(&[a], "nobody", "plug").unwrap_err().contains("no user 'nobody'"));
     }
 }

@@ -542,12 +542,13 @@ impl Healer {
     /// the API server first when the decision says so: true when the
     /// credential must be refreshed. Every decision on a re-ask is explained
     /// on the debug output; a first ask costs nothing beyond the record read.
-    pub fn on_hit(&mut self, json: &str, exec_info: Option<&str>, now: Timestamp, diag: &Diag) -> bool {
+    /// `plugin` is the plugin command (to recognise its user in a kubeconfig).
+    pub fn on_hit(&mut self, json: &str, exec_info: Option<&str>, plugin: &str, now: Timestamp, diag: &Diag) -> bool {
         let mut ask = Ask { client: self.client, family: self.family, can_verify: true, entry: entry_id(json) };
         let mut action = decide(&ask, self.previous.as_ref(), now);
         let mut unknown_cluster = None;
         if action == Action::Verify {
-            match cluster::find(exec_info, self.family) {
+            match cluster::find(exec_info, self.family, plugin) {
                 Ok(found) => {
                     diag.debug(|| {
                         format!(
