@@ -348,13 +348,14 @@ mod server_check {
         let url = format!("https://{}", listener.local_addr().unwrap());
         let _hold = std::thread::spawn(move || {
             let conns: Vec<_> = listener.incoming().take(1).collect();
-            std::thread::sleep(Duration::from_secs(5));
+            std::thread::sleep(Duration::from_secs(10));
             drop(conns);
         });
         let start = std::time::Instant::now();
         let p = probe(&Cluster { server: url, insecure: true, ..Cluster::default() }, &token(SECRET), BOUND);
         assert_eq!(p.said, ServerSaid::NoAnswer);
-        assert!(start.elapsed() < BOUND + Duration::from_millis(500), "{:?}", start.elapsed());
+        // Well under the 10 s the server stays silent, with room for a loaded machine.
+        assert!(start.elapsed() < BOUND + Duration::from_secs(2), "{:?}", start.elapsed());
     }
 
     /// A one-connection HTTP CONNECT proxy; records the CONNECT line.
