@@ -166,7 +166,8 @@ fn forget_clients(w: &World) {
                 // the next timed write would wait for that writeback.
                 use std::os::unix::fs::FileExt;
                 if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
-                    let _ = file.write_all_at(format!("{:<63}\n", "k1 12345 67890 0 0").as_bytes(), 0);
+                    let _ =
+                        file.write_all_at(format!("{:<95}\n", "k2 12345 67890 0000000000000000 0 0 0 g").as_bytes(), 0);
                 }
             }
         }
