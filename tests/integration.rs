@@ -18,6 +18,7 @@ mod inject;
 mod install;
 mod keyring;
 mod kubectl;
+mod linkage;
 mod readme;
 mod refresh;
 mod torture;
