@@ -1,5 +1,10 @@
-//! Records the git revision for `kcc --version` when built from a checkout.
+//! Records the git revision for `kcc --version` when built from a checkout,
+//! and links the binary statically where that is the fast build
+//! (build/static_link.rs).
 use std::process::Command;
+
+#[path = "build/static_link.rs"]
+mod static_link;
 
 fn main() {
     println!("cargo:rerun-if-changed=.git/HEAD");
@@ -13,4 +18,5 @@ fn main() {
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     println!("cargo:rustc-env=KCC_GIT_REVISION={rev}");
+    static_link::configure();
 }

@@ -4,10 +4,10 @@
 //! c, …) so drift in machine load hits every column alike; medians are
 //! reported.
 //!
-//! Run: `cargo bench --bench hit` for the build as configured, or
-//! `.ci/bench` for the statically linked release build that kcc ships on
-//! Linux (the start-up figures depend on it: a dynamically linked Rust
-//! program pays ~0.4x `/bin/true` in the loader alone). Prints markdown
+//! Run: `cargo bench --bench hit` (or `.ci/bench`): the release build kcc
+//! ships, statically linked on Linux by default (the start-up figures depend
+//! on it: a dynamically linked Rust program pays ~0.4x `/bin/true` in the
+//! loader alone; build/static_link.rs). Prints markdown
 //! tables the README carries, and a mermaid chart.
 //!
 //! Sections:

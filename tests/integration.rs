@@ -21,6 +21,7 @@ mod install;
 mod kernel;
 mod keyring;
 mod kubectl;
+mod linkage;
 mod readme;
 mod refresh;
 mod torture;

@@ -1,0 +1,1 @@
+kcc.fish
