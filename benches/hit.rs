@@ -164,9 +164,12 @@ fn forget_clients(w: &World) {
                 // Overwritten in place like kcc does: truncating instead
                 // makes ext4 flush the file on close (auto_da_alloc), and
                 // the next timed write would wait for that writeback.
-                use std::os::unix::fs::FileExt;
                 if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
-                    let _ = file.write_all_at(format!("{:<63}\n", "k1 12345 67890 0 0").as_bytes(), 0);
+                    let record = format!("{:<63}\n", "k1 12345 67890 0 0");
+                    #[cfg(unix)]
+                    let _ = std::os::unix::fs::FileExt::write_all_at(&file, record.as_bytes(), 0);
+                    #[cfg(windows)]
+                    let _ = std::os::windows::fs::FileExt::seek_write(&file, record.as_bytes(), 0);
                 }
             }
         }

@@ -81,6 +81,7 @@ fn log(w: &World) -> String {
     std::fs::read_to_string(w.store_file().with_file_name("cache.refresh.log")).unwrap_or_default()
 }
 
+#[cfg(unix)]
 #[test]
 fn a_hit_inside_the_window_is_served_at_once_and_refreshed_in_the_background() {
     let mut w = World::new();

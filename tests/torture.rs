@@ -57,6 +57,7 @@ fn wait_within(mut child: Child, limit: Duration, what: &str) -> std::process::O
     }
 }
 
+#[cfg(unix)]
 fn killed_by_sigkill(status: &ExitStatus) -> bool {
     use std::os::unix::process::ExitStatusExt;
     status.signal() == Some(libc::SIGKILL)
@@ -339,6 +340,7 @@ fn a_kubeconfig_lock_left_by_a_killed_kcc_is_taken_over_but_a_live_one_is_respec
 
 /// Runs `cmd` to the end and returns its output and its peak RSS in KiB
 /// (`wait4` on this child alone, so tests running in parallel do not count).
+#[cfg(unix)]
 fn output_with_max_rss(cmd: &mut std::process::Command) -> (std::process::Output, i64) {
     use std::io::Read;
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
@@ -440,15 +442,18 @@ fn a_plugin_that_closes_stdout_early_is_judged_by_its_exit_and_its_output() {
     assert_eq!(w.store_keys().len(), 1, "only the clean run is cached");
 }
 
+#[cfg(unix)]
 fn mode_of(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
+#[cfg(unix)]
 fn chown(p: &Path, uid: u32) {
     std::os::unix::fs::chown(p, Some(uid), Some(uid)).unwrap();
 }
 
+#[cfg(unix)]
 fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
@@ -457,6 +462,7 @@ fn set_mode(p: &Path, mode: u32) {
 /// A uid that is not ours (tests run as root here; as anyone else chown fails).
 const NOBODY: u32 = 65534;
 
+#[cfg(unix)]
 fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -506,6 +512,7 @@ fn a_store_directory_writable_by_others_is_refused_when_not_ours_or_shared() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_store_file_owned_by_someone_else_is_never_served_and_is_replaced() {
     if !running_as_root() {
@@ -528,6 +535,7 @@ fn a_store_file_owned_by_someone_else_is_never_served_and_is_replaced() {
     assert!(!w.store_text().contains("planted-token"));
 }
 
+#[cfg(unix)]
 #[test]
 fn a_store_file_replaced_by_a_symlink_is_neither_followed_nor_written_through() {
     let w = World::new();
@@ -564,6 +572,7 @@ fn a_store_file_replaced_by_a_symlink_is_neither_followed_nor_written_through() 
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_symlinked_store_directory_is_used_when_its_target_is_private() {
     let w = World::new();
@@ -639,6 +648,7 @@ fn hostile_user_names_and_64_kb_arguments_get_distinct_keys_and_exact_clears() {
 
 /// Runs `cmd` with RLIMIT_FSIZE = `bytes` and SIGXFSZ ignored, so a write past
 /// the limit fails with EFBIG the way a full disk fails with ENOSPC.
+#[cfg(unix)]
 fn with_file_size_limit(cmd: &mut std::process::Command, bytes: u64) -> &mut std::process::Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.

@@ -10,6 +10,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -47,7 +48,11 @@ impl World {
             fs::create_dir_all(d).unwrap();
         }
         for name in ["kcc", "kcc-cache", "kcc-injector"] {
+            // Windows: a hard link named like the personality (symlinks need privileges).
+            #[cfg(unix)]
             std::os::unix::fs::symlink(kcc_exe(), bin.join(name)).unwrap();
+            #[cfg(not(unix))]
+            fs::hard_link(kcc_exe(), bin.join(name).with_extension("exe")).unwrap();
         }
         World { dir, home, bin, cache_home, extra_env: Vec::new() }
     }
@@ -143,6 +148,7 @@ impl World {
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
         let path = self.bin.join(name);
         fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        #[cfg(unix)]
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         path
     }
