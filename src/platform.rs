@@ -388,6 +388,18 @@ mod tests {
         assert!(Windows.command_candidates("", Some(r"C:\b"), None).is_empty());
     }
 
+    /// The pure rule agrees with where the store really goes on this machine
+    /// (etcetera's native strategy, which `paths` uses): on Linux here, on
+    /// Windows under wine (`%LOCALAPPDATA%`).
+    #[test]
+    fn the_cache_dir_rule_matches_the_store_location() {
+        let dir = Os::CURRENT.user_cache_dir(|k| std::env::var(k).ok()).expect("HOME or LOCALAPPDATA is set");
+        let store = crate::paths::StorePaths::resolve(None).unwrap();
+        let want = Os::CURRENT
+            .join(&dir, &format!("{}{}{}", crate::paths::APP_DIR, Os::CURRENT.separator(), crate::paths::STORE_FILE));
+        assert_eq!(store.file.to_string_lossy(), want);
+    }
+
     #[test]
     fn current_is_this_build() {
         assert_eq!(Os::CURRENT == Windows, cfg!(windows));
