@@ -37,6 +37,7 @@ fn call(w: &World, plugin: &std::path::Path) -> std::process::Output {
     w.cmd("kcc-cache").arg(plugin).env("KUBERNETES_EXEC_INFO", interactive_info()).output().unwrap()
 }
 
+#[cfg(unix)]
 fn token(out: &std::process::Output) -> String {
     let v: serde_json::Value = serde_json::from_str(ok(out).trim()).expect("an ExecCredential");
     v["status"]["token"].as_str().unwrap().to_owned()

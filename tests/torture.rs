@@ -5,18 +5,22 @@
 //! Randomness comes from a tiny seeded PRNG ([`Rng`]); a failing run prints
 //! its seed, and `KCC_TORTURE_SEED=<n>` replays it.
 
+#[cfg(unix)]
 use std::collections::BTreeSet;
+#[cfg(unix)]
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::*;
 
 /// xorshift64*: enough randomness for choosing moments, no dependency.
+#[cfg(unix)]
 pub struct Rng(u64);
 
+#[cfg(unix)]
 impl Rng {
     /// Seeded from `KCC_TORTURE_SEED`, else from the clock; prints the seed.
     pub fn from_env(test: &str) -> Rng {
@@ -58,13 +62,14 @@ fn wait_within(mut child: Child, limit: Duration, what: &str) -> std::process::O
 }
 
 #[cfg(unix)]
-fn killed_by_sigkill(status: &ExitStatus) -> bool {
+fn killed_by_sigkill(status: &std::process::ExitStatus) -> bool {
     use std::os::unix::process::ExitStatusExt;
     status.signal() == Some(libc::SIGKILL)
 }
 
 /// The cache key `kcc-cache PLUGIN ARG` computes with `KUBE_CREDENTIAL_CACHE_USER=user`
 /// and no other key variable set (as in a [`World`]).
+#[cfg(unix)]
 fn key_of(plugin: &Path, arg: &str, user: &str) -> String {
     let key_env = kcc::config::Config::from_lookup(|_| None).unwrap().key_env;
     let args = [OsString::from(arg)];
@@ -104,6 +109,7 @@ users:
 ";
 
 /// What one chaos process was.
+#[cfg(unix)]
 #[derive(Debug, Clone)]
 enum Job {
     /// `kcc-cache plugin ARG` as user `chaos` (clears may remove it).
@@ -117,6 +123,7 @@ enum Job {
 }
 
 /// Every promise of the store and the kubeconfig at a quiet moment.
+#[cfg(unix)]
 fn check_world(w: &World, kubeconfig: &Path, versions: &[Vec<u8>; 2], must_have: &BTreeSet<String>, seed_note: &str) {
     let text = w.store_text();
     let store: serde_json::Value =
@@ -141,6 +148,7 @@ fn check_world(w: &World, kubeconfig: &Path, versions: &[Vec<u8>; 2], must_have:
     assert_eq!(parsed["kind"].as_str(), Some("Config"));
 }
 
+#[cfg(unix)]
 #[test]
 fn random_sigkills_of_cache_clear_and_inject_lose_nothing_and_leave_no_blocking_lock() {
     const KILLS: usize = 200;
@@ -294,6 +302,7 @@ fn random_sigkills_of_cache_clear_and_inject_lose_nothing_and_leave_no_blocking_
     }
 }
 
+#[cfg(unix)]
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -360,12 +369,16 @@ fn output_with_max_rss(cmd: &mut std::process::Command) -> (std::process::Output
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
     use std::os::unix::process::ExitStatusExt;
-    let output =
-        std::process::Output { status: ExitStatus::from_raw(status), stdout: stdout_bytes, stderr: stderr_bytes };
+    let output = std::process::Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: stdout_bytes,
+        stderr: stderr_bytes,
+    };
     std::mem::forget(child); // already reaped
     (output, usage.ru_maxrss)
 }
 
+#[cfg(unix)]
 #[test]
 fn a_plugin_printing_50_mb_is_stopped_with_bounded_memory_and_nothing_cached() {
     let w = World::new();
@@ -460,6 +473,7 @@ fn set_mode(p: &Path, mode: u32) {
 }
 
 /// A uid that is not ours (tests run as root here; as anyone else chown fails).
+#[cfg(unix)]
 const NOBODY: u32 = 65534;
 
 #[cfg(unix)]
@@ -468,6 +482,7 @@ fn running_as_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_store_directory_writable_by_others_is_repaired_when_ours() {
     let w = World::new();
@@ -486,6 +501,7 @@ fn a_store_directory_writable_by_others_is_repaired_when_ours() {
     assert_eq!(w.runs("plug"), 1, "and cached");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_store_directory_writable_by_others_is_refused_when_not_ours_or_shared() {
     if !running_as_root() {
@@ -664,6 +680,7 @@ fn with_file_size_limit(cmd: &mut std::process::Command, bytes: u64) -> &mut std
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_full_disk_while_rewriting_a_store_keeps_the_old_store_intact() {
     let w = World::new();
