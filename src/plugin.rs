@@ -58,7 +58,7 @@ impl std::fmt::Display for PluginError {
         match self {
             PluginError::NotFound(cmd) => write!(
                 f,
-                "credential plugin '{cmd}' not found; install it or check the exec command in your kubeconfig (PATH is searched for names without a '/')"
+                "credential plugin '{cmd}' not found; install it or check the exec command in your kubeconfig (PATH is searched for names without a path separator, with PATHEXT on Windows)"
             ),
             PluginError::NotExecutable(cmd, e) => {
                 write!(f, "credential plugin '{cmd}' cannot be executed ({e}); check its permissions")
