@@ -55,7 +55,7 @@ pub const SETTINGS: &[SettingInfo] = &[
     SettingInfo {
         name: ENV_BACKEND,
         default: "auto",
-        meaning: "where credentials are stored: file, keyring, or auto (the keyring when a running Secret Service or Keychain answers, else the file)",
+        meaning: "where credentials are stored: file, keyring, kernel (Linux), or auto (the keyring when a running, unlocked Secret Service or the Keychain answers, else on Linux the kernel keyring when usable, else the file)",
     },
     SettingInfo {
         name: ENV_FILE,
@@ -138,6 +138,8 @@ pub enum BackendChoice {
     File,
     /// The OS secret store only.
     Keyring,
+    /// The Linux kernel keyring only.
+    Kernel,
 }
 
 impl BackendChoice {
@@ -147,6 +149,7 @@ impl BackendChoice {
             BackendChoice::Auto => "auto",
             BackendChoice::File => "file",
             BackendChoice::Keyring => "keyring",
+            BackendChoice::Kernel => "kernel",
         }
     }
 }
@@ -242,11 +245,12 @@ impl Config {
                 "auto" => BackendChoice::Auto,
                 "file" => BackendChoice::File,
                 "keyring" => BackendChoice::Keyring,
+                "kernel" => BackendChoice::Kernel,
                 _ => {
                     return Err(ConfigError {
                         variable: ENV_BACKEND,
                         value: v,
-                        problem: "expected one of 'auto', 'file', 'keyring' (e.g. KUBE_CREDENTIAL_CACHE_BACKEND=file)"
+                        problem: "expected one of 'auto', 'file', 'keyring', 'kernel' (e.g. KUBE_CREDENTIAL_CACHE_BACKEND=file)"
                             .into(),
                     });
                 }

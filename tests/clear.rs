@@ -26,11 +26,21 @@ pub fn populate(w: &World) -> [String; 4] {
     call("carol", "https://a");
     assert_eq!(w.runs("plug"), 3);
 
-    let mut store = w.store_json();
-    let creds = store["credentials"].as_object_mut().unwrap();
-    let key_of = |user: &str| creds.keys().find(|k| k.starts_with(&format!("user=\"{user}\""))).unwrap().clone();
+    let keys = w.store_keys();
+    let key_of = |user: &str| keys.iter().find(|k| k.starts_with(&format!("user=\"{user}\""))).unwrap().clone();
     let (alice, bob, carol) = (key_of("alice"), key_of("bob"), key_of("carol"));
-    creds[&carol]["status"]["expirationTimestamp"] = in_secs(-600).into();
+    if w.backend() == "file" {
+        let mut store = w.store_json();
+        store["credentials"][&carol]["status"]["expirationTimestamp"] = in_secs(-600).into();
+        fs::write(w.store_file(), serde_json::to_string(&store).unwrap()).unwrap();
+    } else {
+        // In a secret store the expiry clear sees is the index's.
+        let mut index = w.index_json();
+        index["entries"][&carol]["expiry"] = in_secs(-600).into();
+        fs::write(w.index_file(), serde_json::to_string(&index).unwrap()).unwrap();
+    }
+    let mut store = if w.store_file().exists() { w.store_json() } else { serde_json::json!({"credentials": {}}) };
+    let creds = store["credentials"].as_object_mut().unwrap();
     let go = r#"user="dave" server="https://a""#.to_string();
     let go_cred: serde_json::Value = serde_json::from_str(&credential("v1", SECRET, Some(&in_secs(3600)))).unwrap();
     creds.insert(go.clone(), go_cred);

@@ -142,7 +142,10 @@ fn wrapped_and_unwrapped_users_from_merged_kubeconfigs() {
 
 #[test]
 fn json_report_follows_the_documented_schema() {
-    let w = World::new();
+    let mut w = World::new();
+    // `auto` where keyctl is denied (as in a Docker container): the file.
+    w.set_env("KUBE_CREDENTIAL_CACHE_BACKEND", "auto");
+    w.deny_keyctl(libc::EPERM);
     cache_prod_like_kubectl(&w);
     let (json, code) = doctor_json(&w, &["--kubeconfig", fixture("go-kcc-injected.yaml").to_str().unwrap()]);
     assert_eq!(code, Some(0));
@@ -160,6 +163,8 @@ fn json_report_follows_the_documented_schema() {
         json["backend"]["probe"]["reachable"], false,
         "no session bus in the test world: the probe finds no keyring"
     );
+    assert_eq!(json["backend"]["kernel"]["usable"], false);
+    assert!(json["backend"]["kernel"]["reason"].as_str().unwrap().contains("EPERM"), "{}", json["backend"]);
     let store = &json["store"];
     assert_eq!(store["path"], w.store_file().to_str().unwrap());
     assert_eq!(store["mode"], "0600");

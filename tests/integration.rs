@@ -16,6 +16,8 @@ mod generate;
 mod heal;
 mod inject;
 mod install;
+#[cfg(target_os = "linux")]
+mod kernel;
 mod keyring;
 mod kubectl;
 mod readme;

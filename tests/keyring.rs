@@ -86,15 +86,18 @@ fn an_unchanged_credential_is_not_rewritten() {
 }
 
 #[test]
-fn auto_picks_file_without_a_session_bus() {
+fn auto_picks_file_without_a_session_bus_and_with_keyctl_denied() {
     let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_BACKEND", "auto");
+    w.deny_keyctl(libc::EPERM);
     w.set_env("XDG_RUNTIME_DIR", w.path("no-bus-here").to_str().unwrap());
     let cred = credential("v1", SECRET, Some(&in_secs(3600)));
     let plugin = w.plugin("plug", &cred, 0.0);
     let out = debug_cache(&w, &[plugin.to_str().unwrap()]);
     ok(&out);
     let err = stderr(&out);
-    assert!(err.contains("backend: file (auto: no secret store reachable: no D-Bus session bus"), "{err}");
+    assert!(err.contains("backend: file (auto: no secret store reachable: keyring: no D-Bus session bus"), "{err}");
+    assert!(err.contains("kernel: the kernel keyring is denied: keyctl returned EPERM"), "{err}");
     assert_eq!(w.store_keys().len(), 1);
     ok(&w.cache(&[plugin.to_str().unwrap()]));
     assert_eq!(w.runs("plug"), 1);
@@ -105,6 +108,7 @@ fn auto_picks_file_quickly_with_a_bus_but_no_secret_service() {
     let mut w = World::new();
     // The system's gnome-keyring is D-Bus activatable here: the probe must not start it.
     let Some(ss) = SecretService::bus_only(&mut w) else { return };
+    w.deny_keyctl(libc::ENOSYS);
     let cred = credential("v1", SECRET, Some(&in_secs(3600)));
     let plugin = w.plugin("plug", &cred, 0.0);
     let plugin = plugin.to_str().unwrap();
@@ -115,7 +119,7 @@ fn auto_picks_file_quickly_with_a_bus_but_no_secret_service() {
     ok(&out);
     let err = stderr(&out);
     assert!(
-        err.contains("backend: file (auto: no secret store reachable: a session bus, but no Secret Service"),
+        err.contains("backend: file (auto: no secret store reachable: keyring: a session bus, but no Secret Service"),
         "{err}"
     );
     let probe = err.split("probe took ").nth(1).and_then(|s| s.split("ms").next()).unwrap_or("?").to_string();

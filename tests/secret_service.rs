@@ -85,6 +85,8 @@ impl SecretService {
         let address = line.trim().to_string();
         w.set_env("DBUS_SESSION_BUS_ADDRESS", &address);
         w.set_env("XDG_RUNTIME_DIR", run_dir.to_str().unwrap());
+        // The worlds default to the file backend; these tests are about `auto`.
+        w.set_env("KUBE_CREDENTIAL_CACHE_BACKEND", "auto");
         Some(SecretService {
             bus,
             keyring: None,

@@ -30,6 +30,9 @@ pub struct World {
     pub bin: PathBuf,
     pub cache_home: PathBuf,
     extra_env: Vec<(String, String)>,
+    /// Every command runs under a seccomp filter that fails `add_key`,
+    /// `keyctl` and `request_key` with this errno (as Docker's profile does).
+    deny_keyctl: Option<i32>,
 }
 
 impl Default for World {
@@ -54,7 +57,36 @@ impl World {
             #[cfg(not(unix))]
             fs::hard_link(kcc_exe(), bin.join(name).with_extension("exe")).unwrap();
         }
-        World { dir, home, bin, cache_home, extra_env: Vec::new() }
+        // `auto` would pick the kernel keyring of the uid running the tests,
+        // one keyring shared by every test: tests use the file unless they
+        // pick a backend, and `KCC_TEST_BACKEND=kernel` runs the same tests
+        // on the kernel keyring (.ci/kernel-keyring does, for clear::,
+        // refresh:: and heal::).
+        let backend = std::env::var("KCC_TEST_BACKEND").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| "file".into());
+        let extra_env = vec![("KUBE_CREDENTIAL_CACHE_BACKEND".to_string(), backend)];
+        World { dir, home, bin, cache_home, extra_env, deny_keyctl: None }
+    }
+
+    /// From now on every command runs where the kernel keyring system calls
+    /// fail with `errno` (a seccomp filter, as Docker's default profile).
+    /// Elsewhere than on Linux there is no kernel keyring to deny.
+    pub fn deny_keyctl(&mut self, errno: i32) {
+        self.deny_keyctl = Some(errno);
+    }
+
+    /// The backend this world's calls use unless a test sets another.
+    pub fn backend(&self) -> &str {
+        &self.extra_env[0].1
+    }
+
+    /// The index file beside the store.
+    pub fn index_file(&self) -> PathBuf {
+        self.store_file().with_file_name("cache.index.json")
+    }
+
+    /// The index parsed as JSON (`{}` when missing).
+    pub fn index_json(&self) -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(self.index_file()).unwrap_or_else(|_| "{}".into())).unwrap()
     }
 
     /// The root of the world (for files a test creates).
@@ -77,13 +109,22 @@ impl World {
         serde_json::from_str(&self.store_text()).expect("store is valid JSON")
     }
 
-    /// Keys of the store's credentials.
+    /// Keys of the store's credentials: those in the file, and with a
+    /// secret-store backend those the index places there.
     pub fn store_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        if self.backend() != "file" {
+            let index = self.index_json();
+            if let Some(rows) = index["entries"].as_object() {
+                keys.extend(rows.iter().filter(|(_, r)| r["backend"] == self.backend()).map(|(k, _)| k.clone()));
+            }
+        }
         if !self.store_file().exists() {
-            return Vec::new();
+            return keys;
         }
         let v = self.store_json();
-        v["credentials"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        keys.extend(v["credentials"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default());
+        keys
     }
 
     /// Sets an environment variable for every later command of this world.
@@ -135,6 +176,12 @@ impl World {
             .stdin(Stdio::null());
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(errno) = self.deny_keyctl {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls (prctl) between fork and exec.
+            unsafe { cmd.pre_exec(move || seccomp_deny_keyctl(errno)) };
         }
         cmd
     }
@@ -257,4 +304,47 @@ pub fn skip(why: &str) {
         panic!("KCC_NO_SKIP is set but this test cannot run here: {why}");
     }
     eprintln!("\n!!!!! SKIPPED: {why}\n");
+}
+
+#[cfg(target_os = "linux")]
+/// Installs a seccomp filter failing `add_key`, `keyctl` and `request_key`
+/// with `errno` for this process and its children (x86_64 and aarch64 only,
+/// the architectures kcc's CI runs on).
+fn seccomp_deny_keyctl(errno: i32) -> std::io::Result<()> {
+    #[repr(C)]
+    struct Filter {
+        code: u16,
+        jt: u8,
+        jf: u8,
+        k: u32,
+    }
+    #[repr(C)]
+    struct Program {
+        len: u16,
+        filter: *const Filter,
+    }
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    const RET_ERRNO: u32 = 0x0005_0000;
+    let calls = [libc::SYS_add_key as u32, libc::SYS_keyctl as u32, libc::SYS_request_key as u32];
+    let filter = [
+        Filter { code: LD_W_ABS, jt: 0, jf: 0, k: 0 }, // seccomp_data.nr
+        Filter { code: JEQ_K, jt: 3, jf: 0, k: calls[0] },
+        Filter { code: JEQ_K, jt: 2, jf: 0, k: calls[1] },
+        Filter { code: JEQ_K, jt: 1, jf: 0, k: calls[2] },
+        Filter { code: RET_K, jt: 0, jf: 0, k: RET_ALLOW },
+        Filter { code: RET_K, jt: 0, jf: 0, k: RET_ERRNO | (errno as u32 & 0xffff) },
+    ];
+    let program = Program { len: filter.len() as u16, filter: filter.as_ptr() };
+    // SAFETY: the program outlives the calls; prctl copies it.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::prctl(libc::PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, &program as *const Program) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }

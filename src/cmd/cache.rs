@@ -24,7 +24,7 @@ use crate::key;
 use crate::paths::StorePaths;
 use crate::plugin::{self, MAX_RECURSION, RECURSION_ENV};
 use crate::report::ExitWith;
-use crate::store::{self, Backend, ForcedRefresh, IndexEntry, Lookup, Store};
+use crate::store::{self, ForcedRefresh, IndexEntry, Lookup, Store};
 use crate::{heal, refresh};
 
 /// The usage text of the caching personality.
@@ -76,7 +76,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
     let store = match open_store(&config, &diag) {
         Ok(store) => store,
         Err(e) => {
-            if config.backend == BackendChoice::Keyring {
+            if matches!(config.backend, BackendChoice::Keyring | BackendChoice::Kernel) {
                 return Err(e);
             }
             diag.warn(&format!("{e:#}; running the plugin without the cache"));
@@ -98,8 +98,8 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         let now = Timestamp::now();
         let lookup = store.lookup(&key.text);
         let decision = store::decide(&lookup, wanted_api, now, config.refresh_margin);
-        if let Some(keyring) = &store.keyring {
-            diag.debug(|| format!("keyring: {}", keyring.last_read()));
+        if let Some(how) = store.secrets().and_then(|s| s.last_read()) {
+            diag.debug(|| format!("keyring: {how}"));
         }
         diag.debug(|| diagnostics::describe(&decision, now));
         if let (Decision::Hit { expiry, .. }, Lookup::Found(json)) = (&decision, &lookup) {
@@ -244,7 +244,7 @@ fn fetch(call: &Invocation<'_>, store: Option<&Store>, history: impl FnOnce(&mut
         } else {
             let json = stored_json(credential.value, source, expiry);
             let mut meta = IndexEntry {
-                backend: store.backend.as_str().into(),
+                backend: store.backend().as_str().into(),
                 user: std::env::var(ENV_USER).ok(),
                 server: exec_info.server.clone(),
                 api_version: credential.api_version.clone(),
@@ -264,12 +264,9 @@ fn fetch(call: &Invocation<'_>, store: Option<&Store>, history: impl FnOnce(&mut
             match store.put(key, &json, meta, now, diag) {
                 Ok(()) => stored = Some(json),
                 Err(e) => {
-                    let place = match store.backend {
-                        Backend::File => store.paths.file.display().to_string(),
-                        Backend::Keyring => "in the keyring".into(),
-                    };
                     diag.warn(&format!(
-                        "cannot write the cache {place} ({e}); the credential is served but not cached"
+                        "cannot write the cache {} ({e}); the credential is served but not cached",
+                        store.place()
                     ));
                 }
             }
@@ -344,10 +341,11 @@ fn run_refresher(call: &Invocation<'_>, store: Option<&Store>, seen: &str) -> Re
 /// but unusable (locked, denied), so the credential is served uncached; an
 /// error when the keyring is forced and unreachable. With the file backend
 /// forced no keyring code runs; with `auto` and no session bus the probe is an
-/// environment check and one `stat`.
+/// environment check and one `stat`, then on Linux one `keyctl` for the
+/// kernel keyring.
 fn open_store(config: &Config, diag: &Diag) -> Result<Option<Store>> {
-    let (selection, _probe) = store::select(config.backend);
-    let backend = match selection {
+    let choice = store::select(config.backend, config.keyring_entry_limit);
+    let backend = match choice.selection {
         store::Selection::Use(backend, why) => {
             diag.debug(|| format!("backend: {} ({why})", backend.as_str()));
             backend
@@ -361,9 +359,9 @@ fn open_store(config: &Config, diag: &Diag) -> Result<Option<Store>> {
         }
     };
     let paths = StorePaths::resolve(config.file.as_ref()).map_err(|e| eyre!(e))?;
-    Ok(Some(match backend {
-        Backend::File => Store::new(paths, backend),
-        Backend::Keyring => Store::with_keyring(paths, store::Keyring::new(config.keyring_entry_limit)),
+    Ok(Some(match choice.secrets {
+        Some(secrets) => Store::with_secrets(paths, secrets),
+        None => Store::new(paths, backend),
     }))
 }
 

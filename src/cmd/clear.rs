@@ -28,8 +28,7 @@ use crate::diagnostics::Diag;
 use crate::key;
 use crate::paths::StorePaths;
 use crate::report::ExitWith;
-use crate::store::index::Index;
-use crate::store::{self, Backend, EntryInfo, RemoveError, Store};
+use crate::store::{Backend, EntryInfo, RemoveError, Store};
 
 /// Which entries to remove; every given criterion must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,14 +121,9 @@ pub fn run(args: ClearArgs) -> Result<ExitCode> {
     let config = Config::from_env().map_err(|e| eyre!(e))?;
     let diag = Diag::new(config.debug);
     let paths = StorePaths::resolve(config.file.as_ref()).map_err(|e| eyre!(e))?;
-    // Keyring entries are removed through the keyring (bounded calls); the
-    // keyring is only opened when the index says some entry lives there.
-    let in_keyring = Index::load(&paths.index()).entries.values().any(|e| e.backend == Backend::Keyring.as_str());
-    let store = if in_keyring {
-        Store::with_keyring(paths, store::Keyring::new(config.keyring_entry_limit))
-    } else {
-        Store::new(paths, Backend::File)
-    };
+    // Entries in a secret store are removed through the store their index
+    // row names (see `Store::remove_where`), opened only for those entries.
+    let store = Store::new(paths, Backend::File);
     let shown = store.paths.file.display().to_string();
 
     let removal = match store.remove_where(&diag, args.dry_run, selector.is_everything(), Timestamp::now(), |e, now| {

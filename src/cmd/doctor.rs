@@ -210,13 +210,15 @@ fn default_config() -> Config {
 /// The backend `kcc cache` would pick, and why: the same bounded probe and
 /// the same words as `kcc cache`'s debug output ([`store::select`]).
 fn backend(config: &Config, findings: &mut Findings) -> BackendReport {
-    let (selection, probe) = store::select(config.backend);
-    let probe = probe.map(|p| ProbeReport {
+    let choice = store::select(config.backend, config.keyring_entry_limit);
+    let probe = choice.probes.iter().find(|(b, _)| *b == Backend::Keyring).map(|(_, p)| ProbeReport {
         reachable: p.outcome == store::ProbeOutcome::Available,
         millis: p.took.as_secs_f64() * 1000.0,
         reason: p.reason.clone(),
     });
-    let (chosen, reason) = match selection {
+    let kernel =
+        choice.probes.iter().find(|(b, _)| *b == Backend::Kernel).map(|(_, p)| kernel_report(p, &choice, findings));
+    let (chosen, reason) = match choice.selection {
         store::Selection::Use(backend, why) => (Some(backend.as_str()), why),
         store::Selection::NoCache(why) => {
             findings.problem(
@@ -237,7 +239,47 @@ fn backend(config: &Config, findings: &mut Findings) -> BackendReport {
             (None, why)
         }
     };
-    BackendReport { setting: config.backend.as_str().to_string(), chosen: chosen.map(String::from), reason, probe }
+    BackendReport {
+        setting: config.backend.as_str().to_string(),
+        chosen: chosen.map(String::from),
+        reason,
+        probe,
+        kernel,
+    }
+}
+
+/// Below this many free bytes of kernel key quota, doctor warns: about one
+/// EKS credential with its description.
+const KERNEL_ROOM: u64 = 2048;
+
+/// The kernel keyring's state: the probe's words, kcc's keys in it and the
+/// quota left (`/proc/key-users`), so a full quota is visible before it bites.
+fn kernel_report(probe: &store::Probe, choice: &store::Choice, findings: &mut Findings) -> KernelReport {
+    let usable = probe.outcome == store::ProbeOutcome::Available;
+    let entries = match &choice.secrets {
+        Some(s) if s.backend() == Backend::Kernel => s.list().and_then(Result::ok).map(|keys| keys.len()),
+        _ => None,
+    };
+    let (keyring, quota) =
+        store::backend::Quota::current().unwrap_or_else(|| ("no kernel keyring on this platform".into(), None));
+    let quota =
+        quota.map(|q| QuotaReport { keys: q.keys, max_keys: q.max_keys, bytes: q.bytes, max_bytes: q.max_bytes });
+    if let Some(q) = &quota
+        && usable
+        && q.max_bytes.saturating_sub(q.bytes) < KERNEL_ROOM
+    {
+        findings.warning(
+            "kernel-quota",
+            Some(config::ENV_BACKEND),
+            format!(
+                "the kernel key quota has {} of {} bytes left: new credentials evict the ones that expire first, and one that does not fit is served uncached",
+                q.max_bytes.saturating_sub(q.bytes),
+                q.max_bytes
+            ),
+            "raise /proc/sys/kernel/keys/maxbytes (and maxkeys) as root, or run 'kcc clear --expired'".into(),
+        );
+    }
+    KernelReport { usable, reason: probe.describe(), keyring, entries, quota }
 }
 
 #[cfg(unix)]

@@ -99,6 +99,9 @@ pub enum ProbeOutcome {
     NoService,
     /// Something is there but did not answer in time or failed.
     Unresponsive,
+    /// This store cannot work here at all (the kernel keyring denied by a
+    /// seccomp filter, missing, or out of quota): `auto` tries the next one.
+    Unsupported,
 }
 
 /// The result of [`probe`]: what, how long it took and why, in words.

@@ -16,18 +16,24 @@
 //! many keyring entries a secret occupies, so `kcc clear` and `kcc doctor` can
 //! list and explain entries without reading (or unlocking) secrets.
 //!
-//! Two backends hold the secrets: the 0600 JSON file ([`file`]) and the OS
-//! keyring ([`keyring`]). With the keyring nothing secret is written to disk:
-//! `cache.json` is not written (a plaintext entry left there for the same key
-//! is removed), only the index records the entry. [`select`] implements
+//! The secrets are held by the 0600 JSON file ([`file`]) or by a secret
+//! store ([`backend::SecretStore`]): the OS keyring ([`keyring`]) or, on
+//! Linux, the kernel keyring ([`kernel`]). With a secret store nothing secret
+//! is written to disk: `cache.json` is not written, and the first write to a
+//! secret store moves the plaintext entries kcc left there into it (see
+//! [`Store::put`]); only the index records the entry. [`select`] implements
 //! `KUBE_CREDENTIAL_CACHE_BACKEND`.
 
+pub mod backend;
 pub mod file;
 pub mod index;
+#[cfg(target_os = "linux")]
+pub mod kernel;
 pub mod keyring;
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
@@ -38,6 +44,7 @@ use crate::diagnostics::{Decision, Diag, Miss};
 use crate::lock::FileLock;
 use crate::paths::StorePaths;
 
+pub use backend::SecretStore;
 pub use index::{BackgroundAttempt, ForcedRefresh, IndexEntry};
 pub use keyring::{Keyring, KeyringError, Probe, ProbeOutcome};
 
@@ -65,15 +72,23 @@ pub enum Backend {
     File,
     /// The OS secret store (Secret Service, Keychain, Credential Manager).
     Keyring,
+    /// The Linux kernel's key retention service (the persistent keyring).
+    Kernel,
 }
 
 impl Backend {
-    /// The backend's name, as in `KUBE_CREDENTIAL_CACHE_BACKEND`.
+    /// The backend's name, as in `KUBE_CREDENTIAL_CACHE_BACKEND` and the index.
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::File => "file",
             Backend::Keyring => "keyring",
+            Backend::Kernel => "kernel",
         }
+    }
+
+    /// The backend of an index row's `backend` field.
+    pub fn from_name(name: &str) -> Option<Backend> {
+        [Backend::File, Backend::Keyring, Backend::Kernel].into_iter().find(|b| b.as_str() == name)
     }
 }
 
@@ -82,10 +97,8 @@ impl Backend {
 pub struct Store {
     /// Where its files are.
     pub paths: StorePaths,
-    /// Where credentials go.
-    pub backend: Backend,
-    /// The keyring handle, when `backend` is [`Backend::Keyring`].
-    pub keyring: Option<Keyring>,
+    /// The secret store holding the credentials; `None`: the file does.
+    secrets: Option<Arc<dyn SecretStore>>,
 }
 
 /// What `KUBE_CREDENTIAL_CACHE_BACKEND` comes to on this machine right now.
@@ -101,39 +114,92 @@ pub enum Selection {
     Unreachable(String),
 }
 
+/// What [`select`] decided, with the probes that decided it.
+#[derive(Debug)]
+pub struct Choice {
+    /// The decision.
+    pub selection: Selection,
+    /// Every probe that ran, in order (for debug output and `kcc doctor`).
+    pub probes: Vec<(Backend, Probe)>,
+    /// The probed secret store, when one was chosen (its probe's work, such
+    /// as the kernel keyring's serial, is reused by the reads that follow).
+    pub secrets: Option<Arc<dyn SecretStore>>,
+}
+
 /// Applies `KUBE_CREDENTIAL_CACHE_BACKEND`: `file` does no probing at all;
-/// `auto` probes without starting anything (see [`keyring::probe`]) and takes
-/// the keyring when a secret store answers, the file when there is none;
-/// `keyring` lets D-Bus activate a Secret Service and fails when none answers.
-/// Returns the probe too, for debug output and `kcc doctor`.
-pub fn select(choice: BackendChoice) -> (Selection, Option<Probe>) {
-    if choice == BackendChoice::File {
-        return (Selection::Use(Backend::File, format!("forced by {ENV_BACKEND}=file")), None);
-    }
-    let forced = choice == BackendChoice::Keyring;
-    let probe = keyring::probe(forced);
-    let why = probe.describe();
-    let selection = match (probe.outcome, forced) {
-        (ProbeOutcome::Available, false) => Selection::Use(Backend::Keyring, format!("auto: {why}")),
-        (ProbeOutcome::Available, true) => {
-            Selection::Use(Backend::Keyring, format!("forced by {ENV_BACKEND}=keyring: {why}"))
+/// `auto` probes each secret store of [`backend::candidates`] in order
+/// without starting anything and takes the first usable one — a running,
+/// unlocked Secret Service, else the kernel keyring — and the file when there
+/// is none. A store that is *present but unusable* (a locked or frozen
+/// Secret Service) stops the search: the credential is served uncached, never
+/// put in plaintext nor in a store the user did not unlock. `keyring` lets
+/// D-Bus activate a Secret Service; `keyring` and `kernel` fail when their
+/// store cannot be used.
+pub fn select(choice: BackendChoice, entry_limit: usize) -> Choice {
+    let forced = match choice {
+        BackendChoice::File => {
+            let selection = Selection::Use(Backend::File, format!("forced by {ENV_BACKEND}=file"));
+            return Choice { selection, probes: Vec::new(), secrets: None };
         }
-        (ProbeOutcome::NoBus | ProbeOutcome::NoService, false) => {
-            Selection::Use(Backend::File, format!("auto: no secret store reachable: {why}"))
+        BackendChoice::Auto => None,
+        BackendChoice::Keyring => Some(Backend::Keyring),
+        BackendChoice::Kernel => Some(Backend::Kernel),
+    };
+    let order = forced.map_or_else(|| backend::candidates().to_vec(), |b| vec![b]);
+    let mut probes = Vec::new();
+    let mut absent = Vec::new();
+    for candidate in order {
+        let Some(secrets) = backend::open(candidate, entry_limit) else {
+            let why = format!("{ENV_BACKEND}={} but this platform has no such store", candidate.as_str());
+            return Choice { selection: Selection::Unreachable(why), probes, secrets: None };
+        };
+        let probe = secrets.probe(forced.is_some());
+        let why = probe.describe();
+        let outcome = probe.outcome;
+        probes.push((candidate, probe));
+        let Some(selection) = judge(candidate, outcome, forced, &why, &mut absent) else { continue };
+        let secrets = matches!(selection, Selection::Use(..)).then_some(secrets);
+        return Choice { selection, probes, secrets };
+    }
+    let selection = Selection::Use(Backend::File, format!("auto: no secret store reachable: {}", absent.join("; ")));
+    Choice { selection, probes, secrets: None }
+}
+
+/// One step of [`select`], a pure function of what the probe of `candidate`
+/// found: the decision, or `None` to try the next store (this one is absent;
+/// its reason joins `absent`, which explains the final choice).
+fn judge(
+    candidate: Backend,
+    outcome: ProbeOutcome,
+    forced: Option<Backend>,
+    why: &str,
+    absent: &mut Vec<String>,
+) -> Option<Selection> {
+    Some(match (outcome, forced) {
+        (ProbeOutcome::Available, None) => {
+            absent.push(why.to_string());
+            Selection::Use(candidate, format!("auto: {}", absent.join("; ")))
+        }
+        (ProbeOutcome::Available, Some(b)) => {
+            Selection::Use(b, format!("forced by {ENV_BACKEND}={}: {why}", b.as_str()))
         }
         (ProbeOutcome::Locked, _) => Selection::NoCache(format!(
             "{why}; the credential is served but not cached (kcc never falls back to plaintext while a keyring is present; set {ENV_BACKEND}=file to use the file store)"
         )),
-        (ProbeOutcome::Unresponsive, false) => Selection::NoCache(format!(
+        (ProbeOutcome::Unresponsive, None) => Selection::NoCache(format!(
             "a secret store is present but unusable: {why}; the credential is served but not cached (set {ENV_BACKEND}=file to use the file store)"
         )),
-        (ProbeOutcome::NoBus | ProbeOutcome::NoService | ProbeOutcome::Unresponsive, true) => {
-            Selection::Unreachable(format!(
-                "{ENV_BACKEND}=keyring but no secret store is reachable: {why}; start the Secret Service (e.g. gnome-keyring-daemon) in your session and unlock it, or set {ENV_BACKEND}=file"
-            ))
+        (_, Some(Backend::Kernel)) => Selection::Unreachable(format!(
+            "{ENV_BACKEND}=kernel but the kernel keyring cannot be used: {why}; run kcc outside the container or sandbox that blocks keyctl, or set {ENV_BACKEND}=file"
+        )),
+        (_, Some(_)) => Selection::Unreachable(format!(
+            "{ENV_BACKEND}=keyring but no secret store is reachable: {why}; start the Secret Service (e.g. gnome-keyring-daemon) in your session and unlock it, or set {ENV_BACKEND}=file"
+        )),
+        (ProbeOutcome::NoBus | ProbeOutcome::NoService | ProbeOutcome::Unsupported, None) => {
+            absent.push(format!("{}: {why}", candidate.as_str()));
+            return None;
         }
-    };
-    (selection, Some(probe))
+    })
 }
 
 /// Judges a stored credential: served (hit) or not, and why.
@@ -269,25 +335,40 @@ fn entry_infos(entries: &file::Entries, idx: &index::Index) -> Vec<EntryInfo> {
 impl Store {
     /// A file-backed store at `paths`.
     pub fn new(paths: StorePaths, backend: Backend) -> Store {
-        debug_assert_eq!(backend, Backend::File, "use Store::with_keyring");
-        Store { paths, backend: Backend::File, keyring: None }
+        debug_assert_eq!(backend, Backend::File, "use Store::with_secrets");
+        Store { paths, secrets: None }
     }
 
     /// A keyring-backed store whose index and locks live at `paths`.
     pub fn with_keyring(paths: StorePaths, keyring: Keyring) -> Store {
-        Store { paths, backend: Backend::Keyring, keyring: Some(keyring) }
+        Store::with_secrets(paths, Arc::new(keyring))
     }
 
-    /// The keyring handle, when the keyring holds the secrets.
-    pub fn keyring(&self) -> Option<&Keyring> {
-        self.keyring.as_ref()
+    /// A store whose secrets `secrets` holds; index and locks live at `paths`.
+    pub fn with_secrets(paths: StorePaths, secrets: Arc<dyn SecretStore>) -> Store {
+        Store { paths, secrets: Some(secrets) }
+    }
+
+    /// Where credentials go.
+    pub fn backend(&self) -> Backend {
+        self.secrets.as_ref().map_or(Backend::File, |s| s.backend())
+    }
+
+    /// The secret store, when one holds the secrets.
+    pub fn secrets(&self) -> Option<&dyn SecretStore> {
+        self.secrets.as_deref()
+    }
+
+    /// Where a secret is written, for messages: the file's path or the store.
+    pub fn place(&self) -> String {
+        self.secrets.as_ref().map_or_else(|| self.paths.file.display().to_string(), |s| s.place().into())
     }
 
     /// Looks `key` up. The hot path: one read, no lock, no full parse of a
-    /// file kcc wrote; with the keyring one bounded keyring read.
+    /// file kcc wrote; with a secret store one bounded read there.
     pub fn lookup(&self, key: &str) -> Lookup {
-        if let Some(keyring) = &self.keyring {
-            return match keyring.get(key) {
+        if let Some(secrets) = &self.secrets {
+            return match secrets.read(key) {
                 Ok(Some(json)) => Lookup::Found(json),
                 Ok(None) => Lookup::Missing,
                 Err(e) => Lookup::Unreadable(e.to_string()),
@@ -399,20 +480,30 @@ impl Store {
     ) -> io::Result<()> {
         let lock = self.lock(diag)?;
         let mut idx = index::Index::load(&self.paths.index());
-        meta.backend = self.backend.as_str().into();
-        if let Some(keyring) = &self.keyring {
-            let written = keyring.set(key, credential_json)?;
-            meta.parts = written.parts;
-            diag.debug(|| match (written.changed, written.parts) {
-                (false, _) => "the keyring already holds this credential; not rewritten".into(),
-                (true, 1) => "stored in the keyring".into(),
-                (true, n) => {
-                    format!("stored in the keyring, split across {n} entries (limit {} bytes)", keyring.entry_limit())
+        meta.backend = self.backend().as_str().into();
+        if let Some(secrets) = &self.secrets {
+            let expiry = meta.expiry.parse::<Timestamp>().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let written = self.write_secret(secrets.as_ref(), &mut idx, key, credential_json, expiry, now, diag);
+            let written = match written {
+                Ok(written) => written,
+                Err(e) => {
+                    // Rows of evicted entries are gone either way.
+                    idx.save(&self.paths.index())?;
+                    return Err(e.into());
                 }
+            };
+            meta.parts = written.parts;
+            let place = secrets.place();
+            diag.debug(|| match (written.changed, written.parts, secrets.entry_limit()) {
+                (false, _, _) => format!("{place} already holds this credential; not rewritten"),
+                (true, n, Some(limit)) if n > 1 => {
+                    format!("stored {place}, split across {n} entries (limit {limit} bytes)")
+                }
+                (true, ..) => format!("stored {place}"),
             });
-            self.prune_keyring(keyring, &mut idx, now, diag);
-            // A plaintext copy of the same key (from the file backend) must not outlive this.
-            self.remove_from_file(&lock, key, diag)?;
+            self.prune_secrets(secrets.as_ref(), &mut idx, now, diag);
+            // No plaintext copy (of this key or any other kcc wrote) outlives this.
+            self.move_plaintext(&lock, secrets.as_ref(), &mut idx, key, now, diag)?;
         } else {
             let (mut entries, corrupt) = self.load_locked(&lock)?;
             if let Some(message) = corrupt {
@@ -431,9 +522,9 @@ impl Store {
             entries.insert(key.to_string(), raw);
             self.save_locked(&lock, &entries)?;
             meta.parts = 1;
-            // Keyring entries are not in the file; they stay until a keyring
-            // run prunes them or `kcc clear` removes them.
-            idx.entries.retain(|k, e| e.backend == Backend::Keyring.as_str() || entries.contains_key(k));
+            // Secret-store entries are not in the file; they stay until a run
+            // with their store prunes them or `kcc clear` removes them.
+            idx.entries.retain(|k, e| e.backend != Backend::File.as_str() || entries.contains_key(k));
         }
         idx.carry_history(key, &mut meta);
         idx.entries.insert(key.to_string(), meta);
@@ -537,44 +628,147 @@ impl Store {
         Ok(Removal { removed, total, reset_corrupt })
     }
 
-    /// Deletes the secret of an entry that lives outside the file store.
-    ///
-    /// Hook for the keyring backend: delete the entry's `meta.parts` keyring
-    /// items here (bounded like every keyring call; a locked keyring is an
-    /// error that keeps the index row, so a later clear can retry). With the
-    /// file backend only, such an entry is stale metadata and there is
-    /// nothing to delete.
+    /// Deletes the secret of an entry that lives outside the file store,
+    /// through the secret store its index row names (this store's own handle
+    /// when it is that one; bounded like every call there; a failure keeps
+    /// the index row, so a later clear can retry). A `file` row without a
+    /// file entry is stale metadata: nothing to delete.
     fn remove_secret(&self, entry: &EntryInfo) -> io::Result<()> {
-        if let Some(keyring) = &self.keyring {
-            let parts = entry.meta.as_ref().map_or(1, |m| m.parts);
-            keyring.remove(&entry.key, parts)?;
-        }
+        let Some(backend) = Backend::from_name(entry.backend()) else { return Ok(()) };
+        let opened;
+        let secrets = match &self.secrets {
+            Some(s) if s.backend() == backend => s.as_ref(),
+            _ => match backend::open(backend, keyring::DEFAULT_ENTRY_LIMIT) {
+                Some(s) => {
+                    opened = s;
+                    opened.as_ref()
+                }
+                None => return Ok(()),
+            },
+        };
+        let parts = entry.meta.as_ref().map_or(1, |m| m.parts);
+        secrets.remove(&entry.key, parts)?;
         Ok(())
     }
 
-    /// Deletes the secrets of keyring entries the index says have expired:
-    /// best effort, at most [`PRUNE_PER_PUT`] per call, each bounded.
-    fn prune_keyring(&self, keyring: &Keyring, idx: &mut index::Index, now: Timestamp, diag: &Diag) {
+    /// Writes `json` to `secrets`; when the store is full, gives up kcc's own
+    /// entries there, the one that expires first first, and drops their
+    /// index rows.
+    #[allow(clippy::too_many_arguments)]
+    fn write_secret(
+        &self,
+        secrets: &dyn SecretStore,
+        idx: &mut index::Index,
+        key: &str,
+        json: &str,
+        expiry: Timestamp,
+        now: Timestamp,
+        diag: &Diag,
+    ) -> Result<keyring::Written, KeyringError> {
+        let name = secrets.backend().as_str();
+        let mut victims: Vec<(Timestamp, String)> = idx
+            .entries
+            .iter()
+            .filter(|(k, e)| e.backend == name && k.as_str() != key)
+            .map(|(k, e)| (e.expiry.parse().unwrap_or(Timestamp::MIN), k.clone()))
+            .collect();
+        victims.sort();
+        let mut victims = victims.into_iter().map(|(_, k)| k);
+        let mut evicted = Vec::new();
+        let written = secrets.write(key, json, expiry, now, &mut || {
+            let victim = victims.next()?;
+            evicted.push(victim.clone());
+            Some(victim)
+        });
+        for victim in evicted {
+            diag.debug(|| format!("{} is full: evicted the entry that expires first ({victim})", secrets.place()));
+            idx.entries.remove(&victim);
+        }
+        written
+    }
+
+    /// Deletes the secrets of entries of `secrets` the index says have
+    /// expired: best effort, at most [`PRUNE_PER_PUT`] per call, each bounded.
+    fn prune_secrets(&self, secrets: &dyn SecretStore, idx: &mut index::Index, now: Timestamp, diag: &Diag) {
+        let name = secrets.backend().as_str();
         let expired: Vec<(String, u32)> = idx
             .entries
             .iter()
-            .filter(|(_, e)| e.backend == Backend::Keyring.as_str())
+            .filter(|(_, e)| e.backend == name)
             .filter(|(_, e)| e.expiry.parse::<Timestamp>().is_ok_and(|t| t <= now))
             .map(|(k, e)| (k.clone(), e.parts))
             .take(PRUNE_PER_PUT)
             .collect();
         for (key, parts) in expired {
-            match keyring.remove(&key, parts) {
+            match secrets.remove(&key, parts) {
                 Ok(_) => {
                     idx.entries.remove(&key);
-                    diag.debug(|| format!("pruned an expired keyring entry ({key})"));
+                    diag.debug(|| format!("pruned an expired entry {} ({key})", secrets.place()));
                 }
                 Err(e) => {
-                    diag.debug(|| format!("cannot prune the expired keyring entry {key}: {e}"));
+                    diag.debug(|| format!("cannot prune the expired entry {key} {}: {e}", secrets.place()));
                     break;
                 }
             }
         }
+    }
+
+    /// Empties `cache.json` of what kcc wrote there once a secret store is in
+    /// use: the entry of `key` is dropped (its new secret is in the store),
+    /// every other fresh kcc entry is moved into the store (without
+    /// evicting anything), expired ones and any the store refuses (full) are
+    /// dropped — they are fetched again when
+    /// asked for. Entries with the Go kcc's keys stay: they are that tool's,
+    /// kcc never serves them, and the Go kcc would write them again.
+    fn move_plaintext(
+        &self,
+        lock: &FileLock,
+        secrets: &dyn SecretStore,
+        idx: &mut index::Index,
+        key: &str,
+        now: Timestamp,
+        diag: &Diag,
+    ) -> io::Result<()> {
+        let Some(bytes) = file::read(&self.paths.file)? else { return Ok(()) };
+        let Ok(entries) = file::parse_all(&bytes) else {
+            // Corrupt: at least the entry of this key must not survive.
+            self.remove_from_file(lock, key, diag)?;
+            return Ok(());
+        };
+        let movable = |k: &str| !crate::key::is_go_key(k);
+        if !entries.keys().any(|k| movable(k)) {
+            return Ok(());
+        }
+        let mut kept = file::Entries::new();
+        for (k, raw) in entries {
+            if !movable(&k) {
+                kept.insert(k, raw);
+                continue;
+            }
+            if k == key {
+                diag.debug(|| format!("removed the plaintext copy of this key from {}", self.paths.file.display()));
+                continue;
+            }
+            let expiry = CredentialHead::parse(raw.get()).and_then(|h| h.expiry()).filter(|t| *t > now);
+            let moved = match expiry {
+                None => false,
+                // Best effort: a moved entry never evicts a live one.
+                Some(expiry) => secrets.write(&k, raw.get(), expiry, now, &mut || None).is_ok(),
+            };
+            if moved {
+                if let Some(row) = idx.entries.get_mut(&k) {
+                    row.backend = secrets.backend().as_str().into();
+                    row.parts = 1;
+                }
+            } else {
+                idx.entries.remove(&k);
+            }
+            diag.debug(|| {
+                let what = if moved { format!("moved {}", secrets.place()) } else { "dropped".into() };
+                format!("plaintext entry {k} from {}: {what}", self.paths.file.display())
+            });
+        }
+        self.save_locked(lock, &kept)
     }
 
     /// Removes `key` from `cache.json` if it is there (under the store lock).
@@ -597,21 +791,26 @@ impl Store {
         index::Index::load(&self.paths.index()).entries.into_iter().collect()
     }
 
-    /// Removes `key` everywhere this store can reach: its keyring entries
-    /// (all split parts) when the keyring is open, the file entry, the index
-    /// entry. Returns whether anything was removed.
+    /// Removes `key` everywhere this store can reach: its secret-store
+    /// entries (all split parts) when that store is open, the file entry, the
+    /// index entry. Returns whether anything was removed.
     pub fn remove(&self, key: &str, diag: &Diag) -> io::Result<bool> {
         let lock = self.lock(diag)?;
         let mut idx = index::Index::load(&self.paths.index());
         let known = idx.entries.get(key).cloned();
         let mut removed = self.remove_from_file(&lock, key, diag)?;
-        if let Some(keyring) = &self.keyring {
+        let elsewhere =
+            known.as_ref().filter(|e| e.backend != Backend::File.as_str() && e.backend != self.backend().as_str());
+        if let Some(secrets) = &self.secrets {
             let parts = known.as_ref().map_or(1, |e| e.parts);
-            removed |= keyring.remove(key, parts)? > 0;
-        } else if known.as_ref().is_some_and(|e| e.backend == Backend::Keyring.as_str()) {
-            // Without the keyring its secret stays; keep the index entry so a
-            // keyring run can still find and remove it.
-            diag.debug(|| format!("{key} lives in the keyring, which is not open; its index entry is kept"));
+            removed |= secrets.remove(key, parts)? > 0;
+        }
+        if let Some(row) = elsewhere {
+            // Its secret stays in a store this run did not open; keep the
+            // index entry so a run with that store can still remove it.
+            diag.debug(|| {
+                format!("{key} lives in the {} store, which is not open; its index entry is kept", row.backend)
+            });
             return Ok(removed);
         }
         if idx.entries.remove(key).is_some() {
@@ -619,5 +818,50 @@ impl Store {
             removed = true;
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `auto`'s order as the probes would drive it: each outcome in turn.
+    fn auto(outcomes: &[(Backend, ProbeOutcome)]) -> Selection {
+        let mut absent = Vec::new();
+        for &(candidate, outcome) in outcomes {
+            if let Some(selection) = judge(candidate, outcome, None, "why", &mut absent) {
+                return selection;
+            }
+        }
+        Selection::Use(Backend::File, absent.join("; "))
+    }
+
+    #[test]
+    fn auto_takes_an_unlocked_secret_service_then_the_kernel_keyring_then_the_file() {
+        use ProbeOutcome::*;
+        let pick = |s: Selection| match s {
+            Selection::Use(b, _) => Some(b),
+            _ => None,
+        };
+        assert_eq!(pick(auto(&[(Backend::Keyring, Available)])), Some(Backend::Keyring));
+        for absent in [NoBus, NoService] {
+            assert_eq!(pick(auto(&[(Backend::Keyring, absent), (Backend::Kernel, Available)])), Some(Backend::Kernel));
+            let file = auto(&[(Backend::Keyring, absent), (Backend::Kernel, Unsupported)]);
+            assert!(matches!(&file, Selection::Use(Backend::File, why) if why.contains("kernel: why")), "{file:?}");
+        }
+        // A locked or frozen Secret Service stops the search: never the kernel, never plaintext.
+        for present in [Locked, Unresponsive] {
+            let s = auto(&[(Backend::Keyring, present), (Backend::Kernel, Available)]);
+            assert!(matches!(s, Selection::NoCache(_)), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_forced_store_that_cannot_be_used_is_an_error_naming_it() {
+        let mut absent = Vec::new();
+        let s = judge(Backend::Kernel, ProbeOutcome::Unsupported, Some(Backend::Kernel), "EPERM", &mut absent);
+        assert!(matches!(&s, Some(Selection::Unreachable(w)) if w.contains("=kernel") && w.contains("EPERM")), "{s:?}");
+        let s = judge(Backend::Keyring, ProbeOutcome::NoBus, Some(Backend::Keyring), "no bus", &mut absent);
+        assert!(matches!(&s, Some(Selection::Unreachable(w)) if w.contains("=keyring")), "{s:?}");
     }
 }

@@ -15,8 +15,10 @@
 //!   "healthy": bool,                       // no finding of severity "problem"
 //!   "settings": [{ "name", "value": str|null (as set), "default", "source": "env"|"default", "valid": bool }],
 //!   "platform": { "os", "healing": bool, "healingText", "refreshAheadText" },
-//!   "backend": { "setting": "auto"|"file"|"keyring", "chosen": "file"|"keyring"|null, "reason",
-//!                "probe": null | { "reachable": bool, "millis": number, "reason" } },
+//!   "backend": { "setting": "auto"|"file"|"keyring"|"kernel", "chosen": "file"|"keyring"|"kernel"|null, "reason",
+//!                "probe": null | { "reachable": bool, "millis": number, "reason" },
+//!                "kernel": null | { "usable": bool, "reason", "keyring", "entries": int|null,
+//!                                   "quota": null | { "keys", "maxKeys", "bytes", "maxBytes" } } },
 //!   "store": { "path", "exists", "symlink", "mode": "0600"|null, "ownerUid": int|null,
 //!              "ownedByYou": bool|null, "dir": { "path", "exists", "mode" }, "index",
 //!              "entries": int, "corrupt": str|null },
@@ -123,6 +125,38 @@ pub struct BackendReport {
     pub reason: String,
     /// The keyring probe (None until the keyring backend exists, or when not probed).
     pub probe: Option<ProbeReport>,
+    /// The kernel keyring (Linux, when it was probed).
+    pub kernel: Option<KernelReport>,
+}
+
+/// The kernel keyring as `kcc doctor` sees it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KernelReport {
+    /// Whether its probe succeeded.
+    pub usable: bool,
+    /// The probe's words.
+    pub reason: String,
+    /// Which keyring holds kcc's keys.
+    pub keyring: String,
+    /// kcc keys in it (None: cannot be listed).
+    pub entries: Option<usize>,
+    /// This user's key quota, from `/proc/key-users`.
+    pub quota: Option<QuotaReport>,
+}
+
+/// Keys and bytes used and allowed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaReport {
+    /// Keys held.
+    pub keys: u64,
+    /// Keys allowed.
+    pub max_keys: u64,
+    /// Bytes held.
+    pub bytes: u64,
+    /// Bytes allowed.
+    pub max_bytes: u64,
 }
 
 /// A bounded keyring probe: filled by the keyring backend.
@@ -396,6 +430,30 @@ impl Report {
                 p.millis,
                 p.reason
             );
+        }
+        if let Some(k) = &self.backend.kernel {
+            let _ = writeln!(
+                o,
+                "  kernel keyring: {} ({}); {}",
+                if k.usable { "usable" } else { "unusable" },
+                k.reason,
+                k.keyring
+            );
+            if let Some(n) = k.entries {
+                let _ = writeln!(o, "  kernel keyring entries: {n}");
+            }
+            if let Some(q) = &k.quota {
+                let _ = writeln!(
+                    o,
+                    "  kernel key quota: {} of {} keys, {} of {} bytes used ({} keys, {} bytes left)",
+                    q.keys,
+                    q.max_keys,
+                    q.bytes,
+                    q.max_bytes,
+                    q.max_keys.saturating_sub(q.keys),
+                    q.max_bytes.saturating_sub(q.bytes)
+                );
+            }
         }
 
         let st = &self.store;
