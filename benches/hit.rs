@@ -165,7 +165,7 @@ fn forget_clients(w: &World) {
                 // makes ext4 flush the file on close (auto_da_alloc), and
                 // the next timed write would wait for that writeback.
                 if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
-                    let record = format!("{:<63}\n", "k1 12345 67890 0 0");
+                    let record = format!("{:<95}\n", "k2 12345 67890 0000000000000000 0 0 0 g");
                     #[cfg(unix)]
                     let _ = std::os::unix::fs::FileExt::write_all_at(&file, record.as_bytes(), 0);
                     #[cfg(windows)]

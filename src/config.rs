@@ -75,7 +75,7 @@ pub const SETTINGS: &[SettingInfo] = &[
     SettingInfo {
         name: ENV_HEAL,
         default: "on",
-        meaning: "0, false, no or off: never treat a repeated request from the same client process as a rejected credential",
+        meaning: "0, false, no or off: turn healing off (a repeated request from the same client process is never taken for a rejected credential nor checked with the API server)",
     },
     SettingInfo {
         name: ENV_DEFAULT_TTL,

@@ -11,6 +11,7 @@ mod secret_service;
 mod cache;
 mod clear;
 mod cli;
+mod clients;
 mod doctor;
 mod generate;
 mod heal;

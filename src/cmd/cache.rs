@@ -4,8 +4,9 @@
 //! validate → store → print). A hit does one file read, one small parse and
 //! one write to stdout; everything else happens only on a miss. Two
 //! additions hang off a hit, each in its own module: healing
-//! ([`crate::heal`], a repeated request from the same client is a rejected
-//! credential) and refresh ahead ([`crate::refresh`], a background refresh
+//! ([`crate::heal`]: serve, refresh or first ask the server when the same
+//! client asks again; a failed forced refresh serves the cached credential)
+//! and refresh ahead ([`crate::refresh`], a background refresh
 //! when the credential is about to expire; the refresher is this same mode
 //! re-executed, see [`run_refresher`]).
 
@@ -92,7 +93,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
 
     let wanted_api = exec_info.api_version.as_deref();
     let mut healer = None;
-    // The credential this client was already served and now asks for again.
+    // The credential this client was already served and that healing found rejected.
     let mut rejected: Option<String> = None;
     if let Some(store) = &store {
         let now = Timestamp::now();
@@ -103,32 +104,30 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         }
         diag.debug(|| diagnostics::describe(&decision, now));
         if let (Decision::Hit { expiry, .. }, Lookup::Found(json)) = (&decision, &lookup) {
-            healer = heal::Healer::new(config.heal, store, &key.text);
-            match healer.as_ref().map(|h| h.judge(json, now)) {
-                Some(heal::Verdict::Rejected { why }) => {
-                    diag.debug(|| format!("heal: {why}"));
-                    rejected = Some(json.clone());
+            healer = heal::Healer::new(config.heal, store, &key.text, exec_info_raw.as_deref());
+            if healer
+                .as_mut()
+                .is_some_and(|h| h.on_hit(json, exec_info_raw.as_deref(), &command.to_string_lossy(), now, &diag))
+            {
+                rejected = Some(json.clone());
+            } else {
+                let code = print_credential(json.as_bytes(), true);
+                if let Some(healer) = &healer {
+                    healer.served(json, false, now, &diag);
                 }
-                verdict => {
-                    if let Some(heal::Verdict::Bounded { why }) = verdict {
-                        diag.debug(|| format!("heal: {why}"));
-                    }
-                    let code = print_credential(json.as_bytes(), true);
-                    if let Some(healer) = &healer {
-                        healer.served(json, false, now, &diag);
-                    }
-                    if !config.refresh_ahead.is_zero() {
-                        refresh::after_hit(&config, store, &key.text, *expiry, now, command, plugin_args, &diag);
-                    }
-                    return Ok(code);
+                if !config.refresh_ahead.is_zero() {
+                    refresh::after_hit(&config, store, &key.text, *expiry, now, command, plugin_args, &diag);
                 }
+                return Ok(code);
             }
         }
     }
 
     // Miss (or a forced refresh): from here on the plugin's cost dominates
     // everything kcc does.
-    let healer = healer.or_else(|| store.as_ref().and_then(|s| heal::Healer::new(config.heal, s, &key.text)));
+    let healer = healer.or_else(|| {
+        store.as_ref().and_then(|s| heal::Healer::new(config.heal, s, &key.text, exec_info_raw.as_deref()))
+    });
     let _flight = match &store {
         Some(store) => match store.flight(&key.text, depth > 0, &diag) {
             Ok(None) => {
@@ -170,26 +169,50 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         None => None,
     };
 
-    let forced = rejected.as_ref().zip(healer.as_ref()).map(|(_, h)| ForcedRefresh {
+    let forced = healer.as_ref().and_then(|h| h.refresh_reason().map(|why| (h, why))).map(|(h, why)| ForcedRefresh {
         at: diagnostics::when(Timestamp::now()),
         client_pid: h.client().pid,
-        why: "the client asked again for the credential it was already served (rejected by the server?)".into(),
+        why: why.to_string(),
     });
     let fetched = fetch(&call, store.as_ref(), |meta| meta.forced = forced);
-    if let (Some(healer), Some(old)) = (&healer, &rejected)
-        && !matches!(&fetched, Ok(Fetched::Credential { stored: Some(_), .. }))
-    {
-        // The forced refresh failed: still count it, so the bound holds.
-        healer.served(old, true, Timestamp::now(), &diag);
-    }
-    match fetched? {
-        Fetched::PluginFailed(code) => Ok(code),
-        Fetched::Credential { stdout, stored } => {
-            if let (Some(healer), Some(json)) = (&healer, &stored) {
-                healer.served(json, rejected.is_some(), Timestamp::now(), &diag);
+    deliver(fetched, healer.as_ref(), rejected.as_deref(), &diag)
+}
+
+/// Prints what the plugin gave and records who was served it. After a
+/// forced refresh (`rejected` is the credential healing refreshed), a
+/// failing plugin does not fail the call: the cached credential is served,
+/// and the attempt still counts against healing's bound.
+fn deliver(
+    fetched: Result<Fetched>,
+    healer: Option<&heal::Healer>,
+    rejected: Option<&str>,
+    diag: &Diag,
+) -> Result<ExitCode> {
+    let now = Timestamp::now();
+    match (fetched, rejected) {
+        (Ok(Fetched::Credential { stdout, stored }), _) => {
+            if let Some(healer) = healer {
+                match (&stored, rejected) {
+                    (Some(json), _) => healer.served(json, rejected.is_some(), now, diag),
+                    (None, Some(old)) => healer.served(old, true, now, diag),
+                    (None, None) => {}
+                }
             }
             Ok(print_credential(&stdout, false))
         }
+        (failed, Some(old)) => {
+            if let Some(healer) = healer {
+                healer.served(old, true, now, diag);
+            }
+            let what = match failed {
+                Err(e) => format!("{e}"),
+                Ok(_) => "the plugin failed".into(),
+            };
+            diag.debug(|| format!("heal: the forced refresh failed ({what}); serving the cached credential instead"));
+            Ok(print_credential(old.as_bytes(), true))
+        }
+        (Ok(Fetched::PluginFailed(code)), None) => Ok(code),
+        (Err(e), None) => Err(e),
     }
 }
 

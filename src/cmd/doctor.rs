@@ -104,7 +104,10 @@ pub fn collect(args: &DoctorArgs, env: &Env, now: Timestamp) -> Report {
     };
     let store_report = store_report(store.as_ref(), &listing, &mut findings);
     let kubeconfig = kubeconfig(args, env, &config, &listing, now, &mut findings);
-    let entries = entries(&listing, &config, now, &mut findings);
+    let mut entries = entries(&listing, &config, now, &mut findings);
+    for e in &mut entries {
+        e.healing = store.as_ref().and_then(|s| crate::heal::describe_record(&s.served_path(&e.key), now));
+    }
 
     let healthy = !findings.0.iter().any(|f| f.severity == Severity::Problem);
     Report {
@@ -535,6 +538,7 @@ fn entries(listing: &store::Listing, config: &Config, now: Timestamp, findings: 
                     client_pid: f.client_pid,
                     text: format!("last forced refresh (healing) at {}: client pid {}: {}", f.at, f.client_pid, f.why),
                 }),
+                healing: None,
             }
         })
         .collect();

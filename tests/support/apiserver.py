@@ -23,6 +23,9 @@ What it does
   ``Authorization: Bearer <token>`` with a valid token; otherwise 401 with a
   Kubernetes ``Status`` body, as kube-apiserver does. Unknown paths with a
   valid token get a 404 ``Status``.
+* A request without a bearer token is accepted (``auth`` ``"cert"``) when it
+  presented the client certificate ``client.crt``/``client.key`` (made beside
+  the server's, signed by the same CA; asked for, optional).
 * A token is valid when
   (a) it is a line of ``<dir>/allow`` -- re-read on every request, so a test
       revokes a token by rewriting the file; or
@@ -39,7 +42,7 @@ What it does
       rejected.
 * Logs one JSON line per request to ``<dir>/requests.log``:
   ``{"time", "method", "path", "status", "auth", "token_sha256", "why"}``.
-  ``auth`` is ``"allow"`` or ``"aws"`` for accepted requests and ``null``
+  ``auth`` is ``"allow"``, ``"aws"`` or ``"cert"`` for accepted requests and ``null``
   otherwise; ``token_sha256`` is the hex SHA-256 of the bearer token (never
   the token itself), ``why`` explains a rejection.
 
@@ -134,6 +137,15 @@ def make_certificates(directory):
         "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
         "-out", "server.crt", "-days", "2", "-extfile", "server.ext",
     )
+    # A client certificate signed by the same CA, for exec credentials that
+    # carry clientCertificateData/clientKeyData (mTLS).
+    openssl("req", "-new", *ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=kcc-test-client")
+    with open(os.path.join(directory, "client.ext"), "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n")
+    openssl(
+        "x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "client.crt", "-days", "2", "-extfile", "client.ext",
+    )
 
 
 def sigv4_signature(secret, url, query, cluster):
@@ -219,6 +231,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """(auth kind or None, token sha256 or None, why rejected)."""
         header = self.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
+            # A client certificate the CA signed (verified in the handshake).
+            if self.connection.getpeercert():
+                return "cert", None, None
             return None, None, "no bearer token"
         token = header[len("Bearer "):].strip()
         digest = hashlib.sha256(token.encode()).hexdigest()
@@ -248,6 +263,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         auth, digest, why = self.authenticate()
         path = urllib.parse.urlsplit(self.path).path
+        # The Python client asks for "/version/"; kube-apiserver answers both.
+        if len(path) > 1:
+            path = path.rstrip("/")
         if auth is None:
             status = 401
             body = status_body(401, "Unauthorized", "Unauthorized")
@@ -358,6 +376,9 @@ def main():
     make_certificates(options.dir)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(os.path.join(options.dir, "server.crt"), os.path.join(options.dir, "server.key"))
+    # Client certificates are asked for but optional (bearer tokens are the norm).
+    context.verify_mode = ssl.CERT_OPTIONAL
+    context.load_verify_locations(os.path.join(options.dir, "ca.crt"))
 
     server = Server(options, context)
     threading.Thread(target=server.serve_forever, daemon=True).start()

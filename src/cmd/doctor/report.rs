@@ -38,7 +38,8 @@
 //!                 "next": Decision,
 //!                 "background": null | { "at", "result": "started"|"ok"|"skipped"|"failed", "detail",
 //!                                        "nextAllowed", "text" },       // refresh ahead
-//!                 "forcedRefresh": null | { "at", "clientPid": int, "text" } }],  // healing
+//!                 "forcedRefresh": null | { "at", "clientPid": int, "text" },   // healing
+//!                 "healing": null | str }],   // the last client served, the server's last answer
 //!   "findings": [{ "severity": "problem"|"warning", "code", "subject": str|null, "message", "fix" }]
 //! }
 //! Decision = { "kind": "hit"|"refresh"|"expired"|"miss"|"corrupt"|"api-mismatch"|"unreadable"|"never-served",
@@ -339,6 +340,9 @@ pub struct EntryReport {
     pub background: Option<BackgroundReport>,
     /// The last forced refresh (healing after a rejected credential), if any.
     pub forced_refresh: Option<ForcedReport>,
+    /// Healing's record of the last client served (its family, the
+    /// server's last answer), if any.
+    pub healing: Option<String>,
 }
 
 /// The last background refresh of an entry.
@@ -574,6 +578,9 @@ impl Report {
             }
             if let Some(f) = &e.forced_refresh {
                 let _ = writeln!(o, "    {}", f.text);
+            }
+            if let Some(h) = &e.healing {
+                let _ = writeln!(o, "    healing: {h}");
             }
         }
 
