@@ -164,10 +164,12 @@ fn forget_clients(w: &World) {
                 // Overwritten in place like kcc does: truncating instead
                 // makes ext4 flush the file on close (auto_da_alloc), and
                 // the next timed write would wait for that writeback.
-                use std::os::unix::fs::FileExt;
                 if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) {
-                    let _ =
-                        file.write_all_at(format!("{:<95}\n", "k2 12345 67890 0000000000000000 0 0 0 g").as_bytes(), 0);
+                    let record = format!("{:<95}\n", "k2 12345 67890 0000000000000000 0 0 0 g");
+                    #[cfg(unix)]
+                    let _ = std::os::unix::fs::FileExt::write_all_at(&file, record.as_bytes(), 0);
+                    #[cfg(windows)]
+                    let _ = std::os::windows::fs::FileExt::seek_write(&file, record.as_bytes(), 0);
                 }
             }
         }

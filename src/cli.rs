@@ -8,6 +8,16 @@
 
 use argh::{ArgsInfo, FromArgs};
 
+/// The version line: `kcc 0.1.0 (git abc1234)` when built from a checkout.
+/// Here, beside the flags, so `--version` (dispatch) and `kcc doctor` share
+/// it without the doctor module depending on dispatch.
+pub fn version_line() -> String {
+    match option_env!("KCC_GIT_REVISION") {
+        Some(rev) if !rev.is_empty() => format!("kcc {} (git {rev})", env!("CARGO_PKG_VERSION")),
+        _ => format!("kcc {}", env!("CARGO_PKG_VERSION")),
+    }
+}
+
 /// kcc (kube-credential-cache): caches the credentials of Kubernetes exec
 /// plugins (aws eks get-token, gke-gcloud-auth-plugin, kubelogin, oidc-login)
 /// so kubectl, helm and k9s stop waiting for them on every call.

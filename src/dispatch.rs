@@ -14,14 +14,6 @@ use crate::cmd;
 use crate::personality::Personality;
 use crate::report::ExitWith;
 
-/// The version line: `kcc 0.1.0 (git abc1234)` when built from a checkout.
-pub fn version_line() -> String {
-    match option_env!("KCC_GIT_REVISION") {
-        Some(rev) if !rev.is_empty() => format!("kcc {} (git {rev})", env!("CARGO_PKG_VERSION")),
-        _ => format!("kcc {}", env!("CARGO_PKG_VERSION")),
-    }
-}
-
 /// Runs kcc with the full argv (argv\[0\] included).
 pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
     let mut argv = argv.into_iter();
@@ -56,7 +48,7 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             if kcc.version {
-                println!("{}", version_line());
+                println!("{}", cli::version_line());
                 return Ok(ExitCode::SUCCESS);
             }
             match kcc.command {

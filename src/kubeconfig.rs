@@ -30,6 +30,7 @@
 //!   when run as root, its owner);
 //! - writes through a symlinked file to its target, leaving the link a link.
 
+pub mod merge;
 pub mod yaml;
 
 use std::fs::{self, File, OpenOptions};
@@ -118,7 +119,7 @@ impl Kubeconfig {
 }
 
 /// Parses and validates a kubeconfig's bytes.
-fn parse(bytes: &[u8]) -> Result<Value> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Value> {
     let text = std::str::from_utf8(bytes).map_err(|e| eyre!("it is not UTF-8 text ({e})"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if has_several_documents(text) {

@@ -58,7 +58,7 @@ impl std::fmt::Display for PluginError {
         match self {
             PluginError::NotFound(cmd) => write!(
                 f,
-                "credential plugin '{cmd}' not found; install it or check the exec command in your kubeconfig (PATH is searched for names without a '/')"
+                "credential plugin '{cmd}' not found; install it or check the exec command in your kubeconfig (PATH is searched for names without a path separator, with PATHEXT on Windows)"
             ),
             PluginError::NotExecutable(cmd, e) => {
                 write!(f, "credential plugin '{cmd}' cannot be executed ({e}); check its permissions")
@@ -104,7 +104,16 @@ pub fn run(
     let shown = command.to_string_lossy().into_owned();
     let started = Instant::now();
     let deadline = timeout.map(|t| started + t);
-    let mut child = Command::new(command)
+    // On Windows `Command` finds only `NAME.exe` on PATH; kubectl (Go's
+    // exec.LookPath) also honours PATHEXT (`aws` → `aws.cmd`), so kcc looks
+    // the command up the same way first. On Unix `Command`'s own PATH
+    // search is already Go's (and costs nothing extra).
+    let program = if cfg!(windows) {
+        crate::platform::find_command(&shown).ok_or_else(|| PluginError::NotFound(shown.clone()))?.into_os_string()
+    } else {
+        command.to_os_string()
+    };
+    let mut child = Command::new(&program)
         .args(args)
         .env(RECURSION_ENV, (depth + 1).to_string())
         // A kcc inside the plugin serves its caller; it is never a background refresher.
@@ -224,17 +233,8 @@ pub fn unwrap_self(mut args: &[OsString]) -> (&[OsString], usize) {
     (args, levels)
 }
 
-/// Resolves `command` the way `Command` will (PATH for bare names), to
-/// compare it with kcc's own executable.
+/// Resolves `command` the way kubectl will (PATH for bare names, PATHEXT
+/// on Windows), canonicalised, to compare two spellings of one program.
 pub fn resolve(command: &OsStr) -> Option<PathBuf> {
-    let path = Path::new(command);
-    if path.components().count() > 1 {
-        return path.canonicalize().ok();
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(command))
-            .find(|p| p.is_file())
-            .and_then(|p| p.canonicalize().ok())
-    })
+    crate::platform::find_command(&command.to_string_lossy()).and_then(|p| p.canonicalize().ok())
 }

@@ -260,6 +260,7 @@ fn parallel_distinct_keys_are_all_kept() {
     assert_eq!(w.runs("plug"), 24);
 }
 
+#[cfg(unix)]
 #[test]
 fn the_store_is_private() {
     use std::os::unix::fs::PermissionsExt;

@@ -3,6 +3,7 @@
 //! secret is ever printed.
 
 use std::fs;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Output;
@@ -185,6 +186,7 @@ fn json_report_follows_the_documented_schema() {
     assert_eq!(json["findings"].as_array().unwrap().len(), 0);
 }
 
+#[cfg(unix)]
 #[test]
 fn store_readable_by_others_is_a_problem() {
     let w = World::new();
@@ -327,4 +329,40 @@ fn equals_form_options_are_accepted() {
     assert_eq!(json["kubeconfig"]["files"][0]["path"], file.to_str().unwrap(), "{json}");
     assert_eq!(json["kubeconfig"]["files"][0]["source"], "flag");
     assert_eq!(json["kubeconfig"]["context"], PROD_USER);
+}
+
+#[test]
+fn exec_users_kcc_does_not_wrap_are_a_warning_naming_the_inject_that_fixes_it() {
+    let w = World::new();
+    let plain = fixture("eks-update-kubeconfig.yaml");
+    let shown = plain.display().to_string();
+    let (json, code) = doctor_json(&w, &["--kubeconfig", &shown]);
+    assert_eq!(code, Some(0), "a warning, not a problem: {json}");
+    let finding = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "not-wrapped")
+        .unwrap_or_else(|| panic!("no not-wrapped finding: {json}"));
+    assert_eq!(finding["severity"], "warning");
+    assert_eq!(finding["fix"], format!("kcc inject -i '{shown}'"));
+    let text = stdout(&doctor(&w, &["--kubeconfig", &shown]));
+    assert!(!text.contains("healthy: no problems found"), "{text}");
+    assert!(text.contains(&format!("kcc inject -i '{shown}'")), "{text}");
+    // Wrapped users are not named.
+    let (json, _) = doctor_json(&w, &["--kubeconfig", fixture("go-kcc-injected.yaml").to_str().unwrap()]);
+    assert!(!has(&json, "warning", "not-wrapped"), "{json}");
+}
+
+#[test]
+fn doctor_says_what_healing_and_refresh_ahead_do_on_this_platform() {
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_REFRESH_AHEAD", "10m");
+    let (json, _) = doctor_json(&w, &[]);
+    let p = &json["platform"];
+    assert_eq!(p["os"], std::env::consts::OS);
+    assert_eq!(p["healing"], cfg!(target_os = "linux"), "{p}");
+    assert!(p["refreshAheadText"].as_str().unwrap().starts_with("on: a hit within 10m"), "{p}");
+    let text = stdout(&doctor(&w, &[]));
+    assert!(text.contains(&format!("platform ({})", std::env::consts::OS)), "{text}");
 }

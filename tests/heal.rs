@@ -124,6 +124,7 @@ fn one_parent_calling_again_forces_at_most_one_refresh_per_interval() {
     assert!(!err.contains(SECRET));
 }
 
+#[cfg(unix)]
 #[test]
 fn the_served_client_record_is_private_and_holds_no_token() {
     use std::os::unix::fs::PermissionsExt;

@@ -3,6 +3,7 @@
 //! intended wrapping, and restore must give the original back.
 
 use std::fs;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -251,6 +252,7 @@ fn stale_cache_user_entry_of_a_renamed_user_is_corrected() {
     assert_eq!(*env, json!([{"name": "AWS_PROFILE", "value": "prod-admin"}, {"name": USER_ENV, "value": "prod"}]));
 }
 
+#[cfg(unix)]
 #[test]
 fn in_place_through_a_symlink_keeps_the_link_the_mode_and_a_backup() {
     let w = World::new();
@@ -354,6 +356,7 @@ fn kcc_waits_for_a_lock_released_in_time() {
     assert!(!lock.exists());
 }
 
+#[cfg(unix)]
 #[test]
 fn bad_input_fails_with_one_line_and_leaves_the_file_untouched() {
     let w = World::new();
@@ -433,6 +436,7 @@ fn warns_when_the_injected_command_is_not_on_path() {
     assert_eq!(stderr(&ok_output(quiet)), "", "kcc-cache is on the world's PATH");
 }
 
+#[cfg(unix)]
 #[test]
 fn kubectl_runs_the_wrapped_plugin_through_kcc_cache() {
     let w = World::new();
@@ -617,12 +621,12 @@ mod properties {
             prop_assert_eq!(&reparsed, &original);
 
             let mut v = reparsed;
-            inject(&mut v, "kcc-cache", Path::new("/home/u/.kube")).unwrap();
+            inject(&mut v, "kcc-cache", "/home/u/.kube", kcc::platform::Os::Linux).unwrap();
             let injected = to_string(&v);
             let mut v: Value = serde_yml::from_str(&injected).unwrap();
             prop_assert_eq!(to_string(&v), injected.clone());
             let mut twice = v.clone();
-            prop_assert!(!inject(&mut twice, "kcc-cache", Path::new("/home/u/.kube")).unwrap().changed());
+            prop_assert!(!inject(&mut twice, "kcc-cache", "/home/u/.kube", kcc::platform::Os::Linux).unwrap().changed());
             restore(&mut v, "kcc-cache").unwrap();
             prop_assert_eq!(to_string(&v), text, "injected:\n{}", injected);
         }

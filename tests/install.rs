@@ -84,6 +84,7 @@ fn install_links_refuses_to_overwrite_a_regular_file() {
     assert_eq!(fs::read_to_string(dir.join("kcc-cache")).unwrap(), "#!/bin/sh\necho the go kcc\n");
 }
 
+#[cfg(unix)]
 #[test]
 fn install_links_refuses_a_link_to_another_program() {
     let w = World::new();

@@ -32,6 +32,7 @@ fn debug_cache(w: &World, args: &[&str]) -> std::process::Output {
     w.cmd("kcc-cache").env("KUBE_CREDENTIAL_CACHE_DEBUG", "1").args(args).output().unwrap()
 }
 
+#[cfg(unix)]
 #[test]
 fn keyring_miss_then_hit_keeps_the_token_off_disk() {
     let mut w = World::new();

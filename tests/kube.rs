@@ -64,13 +64,9 @@ fn highest_versioned_kubectl(dir: &Path) -> Option<PathBuf> {
         .map(|(_, path)| path)
 }
 
-/// The first `name` on the test process's PATH.
+/// The first `name` on the test process's PATH (with PATHEXT on Windows).
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+    kcc::platform::find_command(name)
 }
 
 /// The `users[].user.exec` section of a kubeconfig.

@@ -37,6 +37,7 @@ fn call(w: &World, plugin: &std::path::Path) -> std::process::Output {
     w.cmd("kcc-cache").arg(plugin).env("KUBERNETES_EXEC_INFO", interactive_info()).output().unwrap()
 }
 
+#[cfg(unix)]
 fn token(out: &std::process::Output) -> String {
     let v: serde_json::Value = serde_json::from_str(ok(out).trim()).expect("an ExecCredential");
     v["status"]["token"].as_str().unwrap().to_owned()
@@ -81,6 +82,7 @@ fn log(w: &World) -> String {
     std::fs::read_to_string(w.store_file().with_file_name("cache.refresh.log")).unwrap_or_default()
 }
 
+#[cfg(unix)]
 #[test]
 fn a_hit_inside_the_window_is_served_at_once_and_refreshed_in_the_background() {
     let mut w = World::new();

@@ -59,6 +59,7 @@ impl SecretService {
     pub fn bus_only(w: &mut World) -> Option<SecretService> {
         let run_dir = w.path("run");
         fs::create_dir_all(&run_dir).unwrap();
+        #[cfg(unix)]
         fs::set_permissions(&run_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         let socket = run_dir.join("bus");
         let mut bus = match Command::new("dbus-daemon")

@@ -5,18 +5,22 @@
 //! Randomness comes from a tiny seeded PRNG ([`Rng`]); a failing run prints
 //! its seed, and `KCC_TORTURE_SEED=<n>` replays it.
 
+#[cfg(unix)]
 use std::collections::BTreeSet;
+#[cfg(unix)]
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::*;
 
 /// xorshift64*: enough randomness for choosing moments, no dependency.
+#[cfg(unix)]
 pub struct Rng(u64);
 
+#[cfg(unix)]
 impl Rng {
     /// Seeded from `KCC_TORTURE_SEED`, else from the clock; prints the seed.
     pub fn from_env(test: &str) -> Rng {
@@ -57,13 +61,15 @@ fn wait_within(mut child: Child, limit: Duration, what: &str) -> std::process::O
     }
 }
 
-fn killed_by_sigkill(status: &ExitStatus) -> bool {
+#[cfg(unix)]
+fn killed_by_sigkill(status: &std::process::ExitStatus) -> bool {
     use std::os::unix::process::ExitStatusExt;
     status.signal() == Some(libc::SIGKILL)
 }
 
 /// The cache key `kcc-cache PLUGIN ARG` computes with `KUBE_CREDENTIAL_CACHE_USER=user`
 /// and no other key variable set (as in a [`World`]).
+#[cfg(unix)]
 fn key_of(plugin: &Path, arg: &str, user: &str) -> String {
     let key_env = kcc::config::Config::from_lookup(|_| None).unwrap().key_env;
     let args = [OsString::from(arg)];
@@ -103,6 +109,7 @@ users:
 ";
 
 /// What one chaos process was.
+#[cfg(unix)]
 #[derive(Debug, Clone)]
 enum Job {
     /// `kcc-cache plugin ARG` as user `chaos` (clears may remove it).
@@ -116,6 +123,7 @@ enum Job {
 }
 
 /// Every promise of the store and the kubeconfig at a quiet moment.
+#[cfg(unix)]
 fn check_world(w: &World, kubeconfig: &Path, versions: &[Vec<u8>; 2], must_have: &BTreeSet<String>, seed_note: &str) {
     let text = w.store_text();
     let store: serde_json::Value =
@@ -140,6 +148,7 @@ fn check_world(w: &World, kubeconfig: &Path, versions: &[Vec<u8>; 2], must_have:
     assert_eq!(parsed["kind"].as_str(), Some("Config"));
 }
 
+#[cfg(unix)]
 #[test]
 fn random_sigkills_of_cache_clear_and_inject_lose_nothing_and_leave_no_blocking_lock() {
     const KILLS: usize = 200;
@@ -293,6 +302,7 @@ fn random_sigkills_of_cache_clear_and_inject_lose_nothing_and_leave_no_blocking_
     }
 }
 
+#[cfg(unix)]
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -339,6 +349,7 @@ fn a_kubeconfig_lock_left_by_a_killed_kcc_is_taken_over_but_a_live_one_is_respec
 
 /// Runs `cmd` to the end and returns its output and its peak RSS in KiB
 /// (`wait4` on this child alone, so tests running in parallel do not count).
+#[cfg(unix)]
 fn output_with_max_rss(cmd: &mut std::process::Command) -> (std::process::Output, i64) {
     use std::io::Read;
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
@@ -358,12 +369,16 @@ fn output_with_max_rss(cmd: &mut std::process::Command) -> (std::process::Output
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
     use std::os::unix::process::ExitStatusExt;
-    let output =
-        std::process::Output { status: ExitStatus::from_raw(status), stdout: stdout_bytes, stderr: stderr_bytes };
+    let output = std::process::Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: stdout_bytes,
+        stderr: stderr_bytes,
+    };
     std::mem::forget(child); // already reaped
     (output, usage.ru_maxrss)
 }
 
+#[cfg(unix)]
 #[test]
 fn a_plugin_printing_50_mb_is_stopped_with_bounded_memory_and_nothing_cached() {
     let w = World::new();
@@ -440,28 +455,34 @@ fn a_plugin_that_closes_stdout_early_is_judged_by_its_exit_and_its_output() {
     assert_eq!(w.store_keys().len(), 1, "only the clean run is cached");
 }
 
+#[cfg(unix)]
 fn mode_of(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
+#[cfg(unix)]
 fn chown(p: &Path, uid: u32) {
     std::os::unix::fs::chown(p, Some(uid), Some(uid)).unwrap();
 }
 
+#[cfg(unix)]
 fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A uid that is not ours (tests run as root here; as anyone else chown fails).
+#[cfg(unix)]
 const NOBODY: u32 = 65534;
 
+#[cfg(unix)]
 fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_store_directory_writable_by_others_is_repaired_when_ours() {
     let w = World::new();
@@ -480,6 +501,7 @@ fn a_store_directory_writable_by_others_is_repaired_when_ours() {
     assert_eq!(w.runs("plug"), 1, "and cached");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_store_directory_writable_by_others_is_refused_when_not_ours_or_shared() {
     if !running_as_root() {
@@ -506,6 +528,7 @@ fn a_store_directory_writable_by_others_is_refused_when_not_ours_or_shared() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_store_file_owned_by_someone_else_is_never_served_and_is_replaced() {
     if !running_as_root() {
@@ -528,6 +551,7 @@ fn a_store_file_owned_by_someone_else_is_never_served_and_is_replaced() {
     assert!(!w.store_text().contains("planted-token"));
 }
 
+#[cfg(unix)]
 #[test]
 fn a_store_file_replaced_by_a_symlink_is_neither_followed_nor_written_through() {
     let w = World::new();
@@ -564,6 +588,7 @@ fn a_store_file_replaced_by_a_symlink_is_neither_followed_nor_written_through() 
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
 }
 
+#[cfg(unix)]
 #[test]
 fn a_symlinked_store_directory_is_used_when_its_target_is_private() {
     let w = World::new();
@@ -639,6 +664,7 @@ fn hostile_user_names_and_64_kb_arguments_get_distinct_keys_and_exact_clears() {
 
 /// Runs `cmd` with RLIMIT_FSIZE = `bytes` and SIGXFSZ ignored, so a write past
 /// the limit fails with EFBIG the way a full disk fails with ENOSPC.
+#[cfg(unix)]
 fn with_file_size_limit(cmd: &mut std::process::Command, bytes: u64) -> &mut std::process::Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.
@@ -654,6 +680,7 @@ fn with_file_size_limit(cmd: &mut std::process::Command, bytes: u64) -> &mut std
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_full_disk_while_rewriting_a_store_keeps_the_old_store_intact() {
     let w = World::new();

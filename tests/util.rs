@@ -10,6 +10,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -50,7 +51,11 @@ impl World {
             fs::create_dir_all(d).unwrap();
         }
         for name in ["kcc", "kcc-cache", "kcc-injector"] {
+            // Windows: a hard link named like the personality (symlinks need privileges).
+            #[cfg(unix)]
             std::os::unix::fs::symlink(kcc_exe(), bin.join(name)).unwrap();
+            #[cfg(not(unix))]
+            fs::hard_link(kcc_exe(), bin.join(name).with_extension("exe")).unwrap();
         }
         // `auto` would pick the kernel keyring of the uid running the tests,
         // one keyring shared by every test: tests use the file unless they
@@ -190,6 +195,7 @@ impl World {
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
         let path = self.bin.join(name);
         fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        #[cfg(unix)]
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         path
     }

@@ -31,9 +31,10 @@ use crate::config::{self, Config, SETTINGS};
 use crate::credential::ExecInfo;
 use crate::diagnostics::{self, Decision, Miss};
 use crate::key;
-use crate::kubeconfig_read::{self as kc, FileState};
+use crate::kubeconfig::merge::{self as kc, FileState};
 use crate::kuberc;
 use crate::paths::StorePaths;
+use crate::platform::{self, Os};
 use crate::plugin;
 use crate::store::{self, Backend, EntryInfo, Store};
 
@@ -111,8 +112,9 @@ pub fn collect(args: &DoctorArgs, env: &Env, now: Timestamp) -> Report {
     let healthy = !findings.0.iter().any(|f| f.severity == Severity::Problem);
     Report {
         schema_version: 1,
-        version: crate::dispatch::version_line(),
+        version: crate::cli::version_line(),
         healthy,
+        platform: platform_report(cfg!(target_os = "linux"), std::env::consts::OS, &config),
         settings,
         backend,
         store: store_report,
@@ -176,6 +178,31 @@ fn settings(env: &Env, findings: &mut Findings) -> (Config, Vec<Setting>) {
         }
     }
     (config, settings)
+}
+
+/// What healing and refresh ahead do on this platform. Healing needs to
+/// recognise the client that asks again after a rejected credential (its
+/// pid and start time, from `/proc`): without `/proc` (macOS, Windows, the
+/// BSDs) it is off. Refresh ahead only starts a detached kcc, which works
+/// everywhere.
+fn platform_report(has_proc: bool, os: &str, config: &Config) -> PlatformReport {
+    let healing_text = match (has_proc, config.heal) {
+        (true, true) => "on: a client (kubectl) that asks again right after its credential was rejected gets a fresh one (the client is recognised through /proc)".to_string(),
+        (true, false) => format!("off ({}=false)", config::ENV_HEAL),
+        (false, _) => format!(
+            "not available on {os}: without /proc kcc cannot recognise a client asking again after a rejected credential, so a revoked credential is served until it expires; run 'kcc clear' after revoking one ({} has no effect here)",
+            config::ENV_HEAL
+        ),
+    };
+    let refresh_ahead_text = if config.refresh_ahead.is_zero() {
+        format!("off ({} unset or 0)", config::ENV_REFRESH_AHEAD)
+    } else {
+        format!(
+            "on: a hit within {} of the expiry starts a detached kcc that refreshes the credential in the background (needs no /proc; works on {os})",
+            crate::duration::format_go_duration(config.refresh_ahead)
+        )
+    };
+    PlatformReport { os: os.to_string(), healing: has_proc, healing_text, refresh_ahead_text }
 }
 
 fn default_config() -> Config {
@@ -258,6 +285,7 @@ fn kernel_report(probe: &store::Probe, choice: &store::Choice, findings: &mut Fi
     KernelReport { usable, reason: probe.describe(), keyring, entries, quota }
 }
 
+#[cfg(unix)]
 fn octal(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)
 }
@@ -310,51 +338,7 @@ fn store_report(store: Option<&Store>, listing: &store::Listing, findings: &mut 
             format!("remove the link ('rm {shown}') or point {} at the real file", config::ENV_FILE),
         );
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
-        if let Some(m) = meta.as_ref().filter(|_| !symlink) {
-            report.mode = Some(octal(m.mode()));
-            report.owner_uid = Some(m.uid());
-            report.owned_by_you = Some(m.uid() == me);
-            if m.mode() & 0o066 != 0 {
-                findings.problem(
-                    "store-permissions",
-                    Some(&shown),
-                    format!(
-                        "the cache file '{shown}' (mode {}) is readable or writable by other users: it holds credentials",
-                        octal(m.mode())
-                    ),
-                    format!("chmod 600 '{shown}'"),
-                );
-            }
-            if m.uid() != me {
-                findings.problem(
-                    "store-owner",
-                    Some(&shown),
-                    format!("the cache file '{shown}' belongs to uid {}, not to you (uid {me})", m.uid()),
-                    format!("remove it ('kcc clear --all' as its owner, or 'rm {shown}'); kcc creates a new one"),
-                );
-            }
-        }
-        if let Some(m) = &dir_meta {
-            report.dir.mode = Some(octal(m.mode()));
-            if m.mode() & 0o022 != 0 {
-                let d = dir.display();
-                findings.problem(
-                    "store-permissions",
-                    Some(&d.to_string()),
-                    format!(
-                        "the cache directory '{d}' (mode {}) is writable by other users: they can replace the cache file",
-                        octal(m.mode())
-                    ),
-                    format!("chmod 700 '{d}'"),
-                );
-            }
-        }
-    }
+    permissions(&mut report, meta.as_ref().filter(|_| !symlink), dir_meta.as_ref(), dir, findings);
     if let Some(why) = &listing.corrupt {
         findings.problem(
             "store-corrupt",
@@ -366,36 +350,88 @@ fn store_report(store: Option<&Store>, listing: &store::Listing, findings: &mut 
     report
 }
 
-/// Resolves a command as client-go does: a path with a separator is taken
-/// as is (relative ones against the kubeconfig's directory when `base` is
-/// given), a bare name is looked up on `path_env`. Not canonicalised:
-/// `kcc-cache` stays `kcc-cache` even when it links to `kcc`.
-fn resolve(command: &str, base: Option<&Path>, path_env: Option<&OsStr>) -> Option<PathBuf> {
-    if command.is_empty() {
-        return None;
+/// Mode and owner of the store and its directory (Unix: other users must
+/// not read the credentials nor replace the file).
+#[cfg(unix)]
+fn permissions(
+    report: &mut StoreReport,
+    meta: Option<&std::fs::Metadata>,
+    dir_meta: Option<&std::fs::Metadata>,
+    dir: &Path,
+    findings: &mut Findings,
+) {
+    use std::os::unix::fs::MetadataExt;
+    let shown = report.path.clone();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if let Some(m) = meta {
+        report.mode = Some(octal(m.mode()));
+        report.owner_uid = Some(m.uid());
+        report.owned_by_you = Some(m.uid() == me);
+        if m.mode() & 0o066 != 0 {
+            findings.problem(
+                "store-permissions",
+                Some(&shown),
+                format!(
+                    "the cache file '{shown}' (mode {}) is readable or writable by other users: it holds credentials",
+                    octal(m.mode())
+                ),
+                format!("chmod 600 '{shown}'"),
+            );
+        }
+        if m.uid() != me {
+            findings.problem(
+                "store-owner",
+                Some(&shown),
+                format!("the cache file '{shown}' belongs to uid {}, not to you (uid {me})", m.uid()),
+                format!("remove it ('kcc clear --all' as its owner, or 'rm {shown}'); kcc creates a new one"),
+            );
+        }
     }
-    let p = Path::new(command);
-    if p.components().count() > 1 {
-        let full = match base {
-            Some(b) if p.is_relative() => b.join(p),
-            _ => p.to_path_buf(),
-        };
-        return is_executable(&full).then_some(full);
+    if let Some(m) = dir_meta {
+        report.dir.mode = Some(octal(m.mode()));
+        if m.mode() & 0o022 != 0 {
+            let d = dir.display();
+            findings.problem(
+                "store-permissions",
+                Some(&d.to_string()),
+                format!(
+                    "the cache directory '{d}' (mode {}) is writable by other users: they can replace the cache file",
+                    octal(m.mode())
+                ),
+                format!("chmod 700 '{d}'"),
+            );
+        }
     }
-    std::env::split_paths(path_env?).map(|d| d.join(command)).find(|c| is_executable(c))
 }
 
-fn is_executable(p: &Path) -> bool {
-    let Ok(m) = std::fs::metadata(p) else { return false };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        m.is_file() && m.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    {
-        m.is_file()
-    }
+/// On Windows the store sits in the user's profile (`%LOCALAPPDATA%`),
+/// private by the profile's ACL; there are no modes or uids to check.
+#[cfg(not(unix))]
+fn permissions(
+    _report: &mut StoreReport,
+    _meta: Option<&std::fs::Metadata>,
+    _dir_meta: Option<&std::fs::Metadata>,
+    _dir: &Path,
+    _findings: &mut Findings,
+) {
+}
+
+/// Resolves a command as client-go does ([`Os::look_path`]): a path with a
+/// separator is taken as is (relative ones against the kubeconfig's
+/// directory when `base` is given), a bare name is looked up on `path_env`
+/// (with `PATHEXT` on Windows). Not canonicalised: `kcc-cache` stays
+/// `kcc-cache` even when it links to `kcc`.
+fn resolve(command: &str, base: Option<&Path>, path_env: Option<&OsStr>) -> Option<PathBuf> {
+    let os = Os::CURRENT;
+    let command = match base {
+        Some(b) if os.has_separator(command) && !os.is_absolute(command) => os.join(&b.to_string_lossy(), command),
+        _ => command.to_string(),
+    };
+    let path = path_env.map(|p| p.to_string_lossy().into_owned());
+    let pathext = std::env::var("PATHEXT").ok();
+    os.look_path(&command, path.as_deref(), pathext.as_deref(), |c| platform::is_executable(Path::new(c)))
+        .map(PathBuf::from)
 }
 
 /// The decision the next call for a key would take, judged from what the
@@ -562,7 +598,7 @@ fn kubeconfig(
     findings: &mut Findings,
 ) -> KubeconfigReport {
     let home = etcetera::home_dir().ok();
-    let merged = kc::load(kc::locations(&args.kubeconfig, env.get("KUBECONFIG"), home.clone()));
+    let merged = kc::load(kc::locations(&args.kubeconfig, env.get("KUBECONFIG"), home.clone(), Os::CURRENT));
     let files = merged
         .files
         .iter()
@@ -853,6 +889,26 @@ fn kubeconfig(
         );
     }
 
+    // Exec users kcc does not wrap run their plugin on every kubectl call:
+    // not broken, but not cached either. Name them with the command that fixes it.
+    let mut unwrapped: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (u, report) in merged.users.iter().zip(&users) {
+        if report.wrapper.is_none() {
+            unwrapped.entry(u.file.display().to_string()).or_default().push(&u.name);
+        }
+    }
+    for (file, names) in &unwrapped {
+        findings.warning(
+            "not-wrapped",
+            Some(file.as_str()),
+            format!(
+                "kubeconfig '{file}': exec user(s) {} run their plugin on every call, not cached by kcc",
+                names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+            ),
+            format!("kcc inject -i '{file}'"),
+        );
+    }
+
     KubeconfigReport {
         files,
         current_context: merged.current_context.clone(),
@@ -863,5 +919,24 @@ fn kubeconfig(
             allowlist: rc.allowlist().map(String::from).collect(),
         }),
         users,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healing_is_explained_per_platform() {
+        let config = default_config();
+        let linux = platform_report(true, "linux", &config);
+        assert!(linux.healing && linux.healing_text.starts_with("on:"), "{}", linux.healing_text);
+        for os in ["macos", "windows"] {
+            let p = platform_report(false, os, &config);
+            assert!(!p.healing);
+            assert!(p.healing_text.contains(&format!("not available on {os}: without /proc")), "{}", p.healing_text);
+            assert!(p.healing_text.contains("kcc clear"), "{}", p.healing_text);
+        }
+        assert!(linux.refresh_ahead_text.starts_with("off"), "{}", linux.refresh_ahead_text);
     }
 }

@@ -47,7 +47,7 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use color_eyre::Result;
@@ -56,7 +56,8 @@ use serde_yml::{Mapping, Value};
 
 use crate::cli::InjectArgs;
 use crate::config::ENV_USER;
-use crate::kubeconfig::{self, Kubeconfig, KubeconfigLock};
+use crate::kubeconfig::{self, Kubeconfig, KubeconfigLock, merge};
+use crate::platform::{self, Os};
 
 /// The env entry that records what inject changed.
 pub const ENV_INJECTED: &str = "KUBE_CREDENTIAL_CACHE_INJECTED";
@@ -89,9 +90,9 @@ pub fn run(args: InjectArgs) -> Result<ExitCode> {
             locks.push(KubeconfigLock::acquire(path, kubeconfig::LOCK_WAIT)?);
         }
         let mut config = Kubeconfig::load(path)?;
-        let dir = absolute_dir(&cwd, path);
+        let dir = Os::CURRENT.absolute_dir(&cwd.to_string_lossy(), &path.to_string_lossy());
         let changes = match mode {
-            Mode::Inject => inject(config.root_mut(), &args.command, &dir),
+            Mode::Inject => inject(config.root_mut(), &args.command, &dir, Os::CURRENT),
             Mode::Restore => restore(config.root_mut(), &args.command),
         }
         .wrap_err_with(|| format!("kubeconfig '{}'", path.display()))?;
@@ -197,63 +198,35 @@ pub struct Files {
     pub skipped: Vec<PathBuf>,
 }
 
-/// Picks the files like kubectl: the arguments, else `$KUBECONFIG` (`:`
-/// separated, `;` on Windows; empty and missing entries skipped, duplicates
-/// dropped), else `~/.kube/config`.
+/// Picks the files like kubectl ([`merge::locations`], the loader doctor
+/// uses too): the arguments, else `$KUBECONFIG` (`:` separated, `;` on
+/// Windows; empty entries and duplicates dropped, missing files skipped),
+/// else `~/.kube/config`.
 pub fn resolve_files(args: &[String], kubeconfig_env: Option<OsString>, home: Option<PathBuf>) -> Result<Files> {
-    if !args.is_empty() {
-        return Ok(Files { paths: args.iter().map(PathBuf::from).collect(), skipped: Vec::new() });
-    }
-    if let Some(list) = kubeconfig_env.filter(|v| !v.is_empty()) {
-        let mut paths: Vec<PathBuf> = Vec::new();
-        let mut skipped = Vec::new();
-        for p in std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()) {
-            if paths.contains(&p) || skipped.contains(&p) {
-                continue;
-            }
-            if p.exists() { paths.push(p) } else { skipped.push(p) }
-        }
+    let from_env = args.is_empty() && kubeconfig_env.as_ref().is_some_and(|v| !v.is_empty());
+    let shown = kubeconfig_env.as_ref().map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
+    let no_home = args.is_empty() && !from_env && home.is_none();
+    let located = merge::locations(args, kubeconfig_env, home, Os::CURRENT);
+    if from_env {
+        let (paths, skipped): (Vec<PathBuf>, Vec<PathBuf>) =
+            located.into_iter().map(|(p, _)| p).partition(|p| p.exists());
         if paths.is_empty() {
             return Err(eyre!(
-                "none of the files in KUBECONFIG exist ('{}'); pass the kubeconfig to edit as an argument",
-                list.to_string_lossy()
+                "none of the files in KUBECONFIG exist ('{shown}'); pass the kubeconfig to edit as an argument"
             ));
         }
         return Ok(Files { paths, skipped });
     }
-    let home = home.ok_or_else(|| {
-        eyre!("cannot find the home directory for ~/.kube/config; set HOME or pass the kubeconfig as an argument")
-    })?;
-    Ok(Files { paths: vec![home.join(".kube").join("config")], skipped: Vec::new() })
+    if no_home {
+        return Err(eyre!(
+            "cannot find the home directory for ~/.kube/config; set HOME or pass the kubeconfig as an argument"
+        ));
+    }
+    Ok(Files { paths: located.into_iter().map(|(p, _)| p).collect(), skipped: Vec::new() })
 }
 
 fn home_dir() -> Option<PathBuf> {
     etcetera::home_dir().ok()
-}
-
-/// The kubeconfig's directory made absolute and clean, as client-go does
-/// (`filepath.Abs`, lexical: symlinks are not resolved).
-fn absolute_dir(cwd: &Path, file: &Path) -> PathBuf {
-    let parent = file.parent().unwrap_or(Path::new(""));
-    clean_join(&clean_join(Path::new("/"), &cwd.to_string_lossy()), &parent.to_string_lossy())
-}
-
-/// `base` joined with `rel`, with `.` and `..` resolved lexically (Go's
-/// `filepath.Join`). An absolute `rel` replaces `base`.
-fn clean_join(base: &Path, rel: &str) -> PathBuf {
-    let mut out = PathBuf::from(base);
-    for component in Path::new(rel).components() {
-        match component {
-            Component::Prefix(p) => out = PathBuf::from(p.as_os_str()),
-            Component::RootDir => out.push(Component::RootDir.as_os_str()),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(c) => out.push(c),
-        }
-    }
-    out
 }
 
 /// How many leading words of `command args…` belong to a kcc wrapper, if
@@ -316,7 +289,9 @@ fn args_of<'a>(name: &str, exec: &'a Mapping) -> Result<&'a [Value]> {
 
 /// Wraps every exec user of `root` in `command`. `dir` is the kubeconfig's
 /// absolute directory, against which relative plugin paths are resolved.
-pub fn inject(root: &mut Value, command: &str, dir: &Path) -> Result<Changes> {
+/// `os` decides what counts as a relative path and how it is joined (so
+/// every platform's rules are tested on any machine).
+pub fn inject(root: &mut Value, command: &str, dir: &str, os: Os) -> Result<Changes> {
     let mut changes = Changes::default();
     let main_binary = Path::new(command).file_stem().is_some_and(|s| s == "kcc");
     for (name, exec) in exec_users(root)? {
@@ -336,13 +311,8 @@ pub fn inject(root: &mut Value, command: &str, dir: &Path) -> Result<Changes> {
         }
         let mut marker = Marker::default();
 
-        let separator = plugin.contains('/') || (cfg!(windows) && plugin.contains('\\'));
-        let plugin_word = if separator && !Path::new(&plugin).is_absolute() {
-            let absolute = clean_join(dir, &plugin);
-            let absolute = absolute
-                .to_str()
-                .ok_or_else(|| eyre!("user '{name}': the kubeconfig's directory is not valid UTF-8"))?
-                .to_string();
+        let plugin_word = if os.has_separator(&plugin) && !os.is_absolute(&plugin) {
+            let absolute = os.join(dir, &plugin);
             marker.command = Some(plugin);
             absolute
         } else {
@@ -663,7 +633,7 @@ fn percent_decode(s: &str) -> Option<String> {
 /// kubectl runs the exec command itself; if it is not on PATH every kubectl
 /// call fails with "executable kcc-cache not found". Say so now, with the fix.
 fn warn_if_not_on_path(stderr: &mut impl Write, command: &str) {
-    if command_exists(command, std::env::var_os("PATH")) {
+    if platform::find_command(command).is_some() {
         return;
     }
     let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "$(command -v kcc)".into());
@@ -677,27 +647,6 @@ fn warn_if_not_on_path(stderr: &mut impl Write, command: &str) {
         stderr,
         "kcc: warning: '{command}' is not on PATH, so kubectl will fail with \"executable {command} not found\"; {fix}"
     );
-}
-
-/// Whether kubectl would find `command` (a path, or a name on `path`).
-fn command_exists(command: &str, path: Option<OsString>) -> bool {
-    let candidate = Path::new(command);
-    if candidate.components().count() > 1 {
-        return candidate.is_file();
-    }
-    path.is_some_and(|p| std::env::split_paths(&p).any(|dir| is_executable(&dir.join(command))))
-}
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file() || path.with_extension("exe").is_file()
-    }
 }
 
 #[cfg(test)]
@@ -731,10 +680,10 @@ mod tests {
             let original = parse(&format!("kind: Config\nusers:\n- name: \"on\"\n  user:\n    exec: {exec}\n"));
             for command in ["kcc-cache", "kcc", "/opt/bin/kcc-cache"] {
                 let mut v = original.clone();
-                let c = inject(&mut v, command, Path::new(DIR)).unwrap();
+                let c = inject(&mut v, command, DIR, Os::Linux).unwrap();
                 assert_eq!(c.injected, 1, "{exec}");
                 let once = yaml(&v);
-                assert!(!inject(&mut v, command, Path::new(DIR)).unwrap().changed(), "idempotent: {exec}");
+                assert!(!inject(&mut v, command, DIR, Os::Linux).unwrap().changed(), "idempotent: {exec}");
                 assert_eq!(yaml(&v), once);
                 let r = restore(&mut v, command).unwrap();
                 assert_eq!(r.restored, 1);
@@ -746,7 +695,7 @@ mod tests {
     #[test]
     fn inject_wraps_as_documented() {
         let mut v = parse("users:\n- name: u\n  user:\n    exec:\n      command: ./bin/tok\n      args: [a]\n");
-        inject(&mut v, "kcc-cache", Path::new(DIR)).unwrap();
+        inject(&mut v, "kcc-cache", DIR, Os::Linux).unwrap();
         assert_eq!(
             yaml(&v["users"][0]["user"]["exec"]),
             "command: kcc-cache\nargs:\n- /home/u/.kube/bin/tok\n- a\nprovideClusterInfo: true\nenv:\n- name: KUBE_CREDENTIAL_CACHE_USER\n  value: u\n- name: KUBE_CREDENTIAL_CACHE_INJECTED\n  value: v1;provideClusterInfo=absent;env=absent;command=./bin/tok\n"
@@ -757,7 +706,7 @@ mod tests {
     fn go_injected_users_are_kept_and_restored_like_the_go_tool() {
         let go = "users:\n- name: new-name\n  user:\n    exec:\n      command: kcc-cache\n      args: [aws, eks]\n      env:\n      - name: KUBE_CREDENTIAL_CACHE_USER\n        value: old-name\n      provideClusterInfo: true\n";
         let mut v = parse(go);
-        let c = inject(&mut v, "kcc-cache", Path::new(DIR)).unwrap();
+        let c = inject(&mut v, "kcc-cache", DIR, Os::Linux).unwrap();
         assert_eq!((c.injected, c.already, c.fixed), (0, 1, 1));
         assert_eq!(v["users"][0]["user"]["exec"]["env"][0]["value"], Value::String("new-name".into()));
         restore(&mut v, "kcc-cache").unwrap();
@@ -799,11 +748,20 @@ mod tests {
     }
 
     #[test]
-    fn relative_paths_are_joined_like_go() {
-        assert_eq!(clean_join(Path::new("/a/b"), "./c/../d"), PathBuf::from("/a/b/d"));
-        assert_eq!(clean_join(Path::new("/a/b"), "../x"), PathBuf::from("/a/x"));
-        assert_eq!(absolute_dir(Path::new("/w"), Path::new("k/config")), PathBuf::from("/w/k"));
-        assert_eq!(absolute_dir(Path::new("/w"), Path::new("config")), PathBuf::from("/w"));
-        assert_eq!(absolute_dir(Path::new("/w"), Path::new("/etc/k")), PathBuf::from("/etc"));
+    fn relative_plugins_become_absolute_in_the_platform_form() {
+        let text = "users:\n- name: a\n  user:\n    exec:\n      command: C:\\tools\\aws.exe\n- name: t\n  user:\n    exec:\n      command: bin\\token.exe\n- name: p\n  user:\n    exec:\n      command: tok\n";
+        let mut v = parse(text);
+        let c = inject(&mut v, "kcc-cache", r"C:\Users\u\.kube", Os::Windows).unwrap();
+        assert_eq!(c.injected, 3);
+        let first = |i: usize| v["users"][i]["user"]["exec"]["args"][0].as_str().unwrap().to_string();
+        assert_eq!(first(0), r"C:\tools\aws.exe", "absolute: kept");
+        assert_eq!(first(1), r"C:\Users\u\.kube\bin\token.exe", "relative with a separator: made absolute");
+        assert_eq!(first(2), "tok", "a bare name stays a PATH lookup");
+        restore(&mut v, "kcc-cache").unwrap();
+        assert_eq!(yaml(&v), yaml(&parse(text)));
+        // On Unix a backslash is part of a name, not a separator.
+        let mut v = parse(text);
+        inject(&mut v, "kcc-cache", DIR, Os::Linux).unwrap();
+        assert_eq!(v["users"][1]["user"]["exec"]["args"][0].as_str().unwrap(), r"bin\token.exe");
     }
 }

@@ -21,7 +21,8 @@ use serde::Deserialize;
 
 use super::Family;
 use crate::config::ENV_USER;
-use crate::kubeconfig_read;
+use crate::kubeconfig::merge as kubeconfig_read;
+use crate::platform::Os;
 
 /// How to reach one API server (client-go's `rest.Config` subset that
 /// matters for one authenticated GET).
@@ -149,7 +150,7 @@ pub fn find(exec_info: Option<&str>, family: Family, plugin: &str) -> Result<Fou
             family.as_str()
         )
     })?;
-    let files = kubeconfig_read::locations(&[], std::env::var_os("KUBECONFIG"), etcetera::home_dir().ok());
+    let files = kubeconfig_read::locations(&[], std::env::var_os("KUBECONFIG"), etcetera::home_dir().ok(), Os::CURRENT);
     from_kubeconfigs(&files.into_iter().map(|(p, _)| p).collect::<Vec<_>>(), &user, plugin)
         .map_err(|e| format!("the {} client passed no cluster: {e}", family.as_str()))
 }

@@ -155,6 +155,10 @@ fn needle_of(key: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Opens the store file for reading without following a symlink.
+///
+/// Windows: std opens with `FILE_SHARE_DELETE`, so a reader never stops a
+/// writer's rename; while a rename replaces the file, an open can fail
+/// with "access denied" for an instant: retried ([`windows_retry`]).
 fn open_read(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
@@ -163,7 +167,39 @@ fn open_read(path: &Path) -> io::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NOFOLLOW);
     }
-    options.open(path)
+    windows_retry(|| options.open(path))
+}
+
+/// Renames `temp` over `target`. On Unix one `rename`. On Windows a
+/// rename over a file that another program holds open without
+/// `FILE_SHARE_DELETE` (the Go kcc, an editor, a virus scanner) fails with
+/// a sharing violation or "access denied" until it lets go: retried
+/// ([`windows_retry`]); if it never does, the error stands, the old store
+/// stays whole and the caller serves the credential uncached.
+fn replace(temp: &Path, target: &Path) -> io::Result<()> {
+    windows_retry(|| fs::rename(temp, target))
+}
+
+/// Runs `op`, and on Windows runs it again for up to ~2 s while it fails
+/// with a sharing violation (32), a lock violation (33) or "access denied"
+/// (5: also what a file being replaced answers). Elsewhere: once.
+fn windows_retry<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut pause = std::time::Duration::from_millis(1);
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match op() {
+            Err(e)
+                if cfg!(windows)
+                    && matches!(e.raw_os_error(), Some(5 | 32 | 33))
+                    && waited < std::time::Duration::from_secs(2) =>
+            {
+                std::thread::sleep(pause);
+                waited += pause;
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Turns the bare "too many levels of symbolic links" of an `O_NOFOLLOW`
@@ -421,7 +457,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&temp, target)
+        replace(&temp, target)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&temp);

@@ -193,7 +193,7 @@ pub struct Keyring {
 
 const READ_DIRECT: u8 = 1;
 /// Why the direct reader gave up on an entry (locked, ambiguous, odd reply).
-#[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+#[cfg(secret_service)]
 const LEFT_TO_THE_CRATE: &str = "left to the keyring crate";
 const READ_CRATE: u8 = 2;
 
@@ -222,7 +222,7 @@ impl Keyring {
     /// The secret stored under `key` (joined from its parts when split);
     /// `Ok(None)` when there is none or its parts do not add up.
     pub fn get(&self, key: &str) -> Result<Option<String>, KeyringError> {
-        #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+        #[cfg(secret_service)]
         if let Some(decided) = self.get_direct(key) {
             self.last_read.store(READ_DIRECT, Ordering::Relaxed);
             return decided;
@@ -244,7 +244,7 @@ impl Keyring {
     /// The hit path's read over the minimal D-Bus client ([`direct`]):
     /// `None` leaves the decision to the keyring crate (split entries,
     /// locked or ambiguous matches, unexpected replies).
-    #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+    #[cfg(secret_service)]
     fn get_direct(&self, key: &str) -> Option<Result<Option<String>, KeyringError>> {
         if self.dead.load(Ordering::Relaxed) {
             return Some(Err(KeyringError::Timeout { op: "read", limit: self.timeout }));
@@ -476,7 +476,7 @@ fn classify(e: keyring_core::Error) -> KeyringError {
 /// The per-platform part: store set-up, the probe, and single-entry calls
 /// through keyring-core (`Ok(None)` / `Ok(false)` for a missing entry).
 mod platform {
-    #[cfg(not(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android")))))]
+    #[cfg(not(secret_service))]
     use super::ProbeOutcome;
     use super::{KeyringError, SERVICE, classify};
 
@@ -494,7 +494,7 @@ mod platform {
     }
 
     fn entry(account: &str) -> Result<keyring_core::Entry, KeyringError> {
-        #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+        #[cfg(secret_service)]
         {
             // The Go kcc's label, so both tools' entries look alike in Seahorse.
             let label = format!("Password for '{account}' on '{SERVICE}'");
@@ -508,7 +508,7 @@ mod platform {
             let modifiers = std::collections::HashMap::from([("target", target.as_str())]);
             keyring_core::Entry::new_with_modifiers(SERVICE, account, &modifiers).map_err(classify)
         }
-        #[cfg(not(any(windows, all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))))]
+        #[cfg(not(any(windows, secret_service)))]
         {
             keyring_core::Entry::new(SERVICE, account).map_err(classify)
         }
@@ -544,23 +544,23 @@ mod platform {
         (ProbeOutcome::Available, format!("{name} (part of the OS, not probed)"))
     }
 
-    #[cfg(not(any(target_os = "macos", windows, all(unix, not(any(target_os = "ios", target_os = "android"))))))]
+    #[cfg(not(any(target_os = "macos", windows, secret_service)))]
     pub fn probe(_allow_activation: bool) -> (ProbeOutcome, String) {
         (ProbeOutcome::NoService, "no supported secret store on this platform".into())
     }
 
-    #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+    #[cfg(secret_service)]
     pub use super::secret_service::probe;
 }
 
-#[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+#[cfg(secret_service)]
 mod dbus;
 
-#[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+#[cfg(secret_service)]
 mod direct;
 
 /// The Secret Service probe (Linux and the BSDs).
-#[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+#[cfg(secret_service)]
 mod secret_service {
     use std::path::Path;
     use std::time::Instant;

@@ -14,6 +14,7 @@
 //!   "version": "kcc 0.1.0 (git …)",
 //!   "healthy": bool,                       // no finding of severity "problem"
 //!   "settings": [{ "name", "value": str|null (as set), "default", "source": "env"|"default", "valid": bool }],
+//!   "platform": { "os", "healing": bool, "healingText", "refreshAheadText" },
 //!   "backend": { "setting": "auto"|"file"|"keyring"|"kernel", "chosen": "file"|"keyring"|"kernel"|null, "reason",
 //!                "probe": null | { "reachable": bool, "millis": number, "reason" },
 //!                "kernel": null | { "usable": bool, "reason", "keyring", "entries": int|null,
@@ -50,7 +51,8 @@
 //! `kubeconfig-invalid`, `kubeconfig-missing`, `context-missing`,
 //! `wrapper-not-found`, `plugin-not-found`, `wrapper-without-plugin`,
 //! `relative-plugin-path`, `interactive-always`, `shared-key`,
-//! `kuberc-invalid`, `kuberc-blocks-kcc`, `default-ttl`, `go-leftovers`.
+//! `kuberc-invalid`, `kuberc-blocks-kcc`, `default-ttl`, `go-leftovers`,
+//! `not-wrapped`.
 
 use std::fmt::Write as _;
 
@@ -68,6 +70,8 @@ pub struct Report {
     pub healthy: bool,
     /// Every `KUBE_CREDENTIAL_CACHE_*` setting.
     pub settings: Vec<Setting>,
+    /// What this platform does with healing and refresh ahead.
+    pub platform: PlatformReport,
     /// The backend `kcc cache` would use.
     pub backend: BackendReport,
     /// The file store.
@@ -78,6 +82,20 @@ pub struct Report {
     pub entries: Vec<EntryReport>,
     /// Problems and warnings, each with a fix.
     pub findings: Vec<Finding>,
+}
+
+/// The features that depend on the operating system.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformReport {
+    /// `linux`, `macos`, `windows`, … (Rust's `std::env::consts::OS`).
+    pub os: String,
+    /// Whether healing after a rejected credential can work here.
+    pub healing: bool,
+    /// What healing does here, in words.
+    pub healing_text: String,
+    /// What refresh ahead does here, in words.
+    pub refresh_ahead_text: String,
 }
 
 /// One setting.
@@ -401,6 +419,10 @@ impl Report {
             };
             let _ = writeln!(o, "  {:width$}  {value}  ({note})", s.name);
         }
+
+        let _ = writeln!(o, "\nplatform ({})", self.platform.os);
+        let _ = writeln!(o, "  healing: {}", self.platform.healing_text);
+        let _ = writeln!(o, "  refresh ahead: {}", self.platform.refresh_ahead_text);
 
         let _ = writeln!(o, "\nbackend");
         let _ = writeln!(o, "  {} ({})", self.backend.chosen.as_deref().unwrap_or("none"), self.backend.reason);

@@ -1,21 +1,25 @@
-//! A minimal, read-only view of kubeconfigs as kubectl loads them, for
-//! `kcc doctor`.
+//! Which kubeconfig files kubectl reads, and what they say merged: the one
+//! loader `kcc doctor` and `kcc inject` share.
 //!
-//! Only what doctor explains is modelled (contexts, cluster servers, users'
-//! `exec` sections); everything else is ignored, and nothing is ever written
-//! back, so a lossy model is safe here. The inject branch's `kubeconfig.rs`
-//! (a model that keeps unknown fields and order, for writing) may replace
-//! this module once it lands.
+//! [`locations`] follows client-go's rules: `--kubeconfig` files (or
+//! inject's arguments), else the `$KUBECONFIG` list (`:`-separated, `;` on
+//! Windows — [`Os::split_list`]; empty entries and duplicates dropped),
+//! else `~/.kube/config` (`%USERPROFILE%\.kube\config` on Windows).
 //!
-//! Loading follows client-go's rules: `--kubeconfig` files, else the
-//! `$KUBECONFIG` list (`:`-separated, `;` on Windows; missing files are
-//! skipped), else `~/.kube/config`; when merging, the first file that
-//! defines a name (user, cluster, context) or `current-context` wins.
+//! [`load`] reads each file through [`super::parse`], the validation the
+//! writer uses too (one YAML document, a mapping, kind `Config`, YAML-1.1
+//! booleans read as kubectl reads them), then takes a typed, read-only view
+//! of what doctor explains (contexts, cluster servers, users' `exec`
+//! sections). Merging: the first file that defines a name (user, cluster,
+//! context) or `current-context` wins. Nothing here is ever written back;
+//! inject edits the lossless [`super::Kubeconfig`] model instead.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::platform::Os;
 
 /// Where a kubeconfig file name came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,18 +43,19 @@ impl FileSource {
     }
 }
 
-/// The kubeconfig files kubectl would read, in merge order.
+/// The kubeconfig files kubectl would read on `os`, in merge order.
 pub fn locations(
     flag: &[String],
     env_kubeconfig: Option<OsString>,
     home: Option<PathBuf>,
+    os: Os,
 ) -> Vec<(PathBuf, FileSource)> {
     if !flag.is_empty() {
         return flag.iter().map(|f| (PathBuf::from(f), FileSource::Flag)).collect();
     }
     if let Some(list) = env_kubeconfig.filter(|v| !v.is_empty()) {
         let mut out: Vec<(PathBuf, FileSource)> = Vec::new();
-        for p in std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()) {
+        for p in os.split_list(&list.to_string_lossy()).into_iter().filter(|p| !p.is_empty()).map(PathBuf::from) {
             // client-go skips duplicates.
             if !out.iter().any(|(q, _)| *q == p) {
                 out.push((p, FileSource::Env));
@@ -58,7 +63,8 @@ pub fn locations(
         }
         return out;
     }
-    home.map(|h| vec![(h.join(".kube").join("config"), FileSource::Default)]).unwrap_or_default()
+    home.map(|h| vec![(PathBuf::from(os.default_kubeconfig(&h.to_string_lossy())), FileSource::Default)])
+        .unwrap_or_default()
 }
 
 /// One kubeconfig file as read from disk.
@@ -227,17 +233,19 @@ impl Merged {
     }
 }
 
-/// Reads one file.
+/// Reads one file, validated as inject validates it before writing.
 pub fn read(path: &Path) -> FileState {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FileState::Missing,
         Err(e) => return FileState::Invalid(e.to_string()),
     };
-    if text.trim().is_empty() {
-        return FileState::Loaded(Box::default());
-    }
-    match serde_yml::from_str::<Kubeconfig>(&text) {
+    let root = match super::parse(&bytes) {
+        Ok(serde_yml::Value::Null) => return FileState::Loaded(Box::default()),
+        Ok(root) => root,
+        Err(e) => return FileState::Invalid(format!("{e:#}")),
+    };
+    match serde_yml::from_value::<Kubeconfig>(root) {
         Ok(k) => FileState::Loaded(Box::new(k)),
         Err(e) => FileState::Invalid(e.to_string()),
     }
@@ -284,11 +292,15 @@ mod tests {
 
     #[test]
     fn kubeconfig_list_is_split_and_deduplicated() {
-        let l = locations(&[], Some("/a:/b::/a".into()), Some("/home/u".into()));
+        let l = locations(&[], Some("/a:/b::/a".into()), Some("/home/u".into()), Os::Linux);
         assert_eq!(l.iter().map(|(p, _)| p.to_str().unwrap()).collect::<Vec<_>>(), ["/a", "/b"]);
-        let l = locations(&[], None, Some("/home/u".into()));
+        let l = locations(&[], Some(r"C:\a\config;;D:\b;C:\a\config".into()), None, Os::Windows);
+        assert_eq!(l.iter().map(|(p, _)| p.to_str().unwrap()).collect::<Vec<_>>(), [r"C:\a\config", r"D:\b"]);
+        let l = locations(&[], None, Some("/home/u".into()), Os::Linux);
         assert_eq!(l[0].0, PathBuf::from("/home/u/.kube/config"));
-        assert_eq!(locations(&["x".into()], Some("/a".into()), None)[0].1, FileSource::Flag);
+        let l = locations(&[], None, Some(r"C:\Users\u".into()), Os::Windows);
+        assert_eq!(l[0].0, PathBuf::from(r"C:\Users\u\.kube\config"));
+        assert_eq!(locations(&["x".into()], Some("/a".into()), None, Os::Linux)[0].1, FileSource::Flag);
     }
 
     #[test]
