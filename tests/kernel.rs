@@ -92,7 +92,8 @@ fn auto_without_a_secret_service_keeps_the_token_in_the_kernel_keyring_until_it_
     assert!(timeout == "59m" || timeout == "1h", "timeout column {timeout:?}: {line}");
     assert!(line.contains(&format!("kube-credential-cache:{key}")), "{line}");
 
-    clear_all(&w);
+    let cleared = ok(&w.cmd("kcc").args(["clear", "--all"]).output().unwrap());
+    assert!(cleared.contains("removed 1 of 1 cached entry (from the kernel store)"), "{cleared}");
     let third = debug_cache(&w, &[plugin]);
     ok(&third);
     assert_eq!(w.runs("plug"), 2, "clear removed the kernel key");

@@ -161,9 +161,34 @@ pub fn run(args: ClearArgs) -> Result<ExitCode> {
             entries(removal.total)
         );
     } else {
-        println!("removed {n} of {} cached {} from '{shown}'", removal.total, entries(removal.total));
+        println!(
+            "removed {n} of {} cached {} ({})",
+            removal.total,
+            entries(removal.total),
+            places(&removal.removed, &shown)
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the removed entries were: the file store by its path, secret
+/// stores by name (`keyring`, `kernel`), so the summary never names
+/// `cache.json` for secrets that never were in it.
+fn places(removed: &[EntryInfo], file: &str) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for entry in removed {
+        let name = match entry.backend() {
+            "file" => format!("the file '{file}'"),
+            other => format!("the {other} store"),
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        names.push(format!("the file '{file}'"));
+    }
+    format!("from {}", names.join(" and "))
 }
 
 #[cfg(test)]
