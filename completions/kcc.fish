@@ -56,7 +56,7 @@ complete -c kcc -n '__fish_kcc_using_command cache' -l help -d 'display usage in
 complete -c kcc -n '__fish_kcc_using_command inject' -l help -d 'display usage information'
 complete -c kcc -n '__fish_kcc_using_command inject' -l in-place -s i -d 'edit the files in place instead of printing the result'
 complete -c kcc -n '__fish_kcc_using_command inject' -l restore -s r -d 'restore: undo what inject changed'
-complete -c kcc -n '__fish_kcc_using_command inject' -l command -s c -r -d 'the command to inject (default: kcc-cache)'
+complete -c kcc -n '__fish_kcc_using_command inject' -l command -s c -r -d 'the command to inject (default: kcc-cache; kubectl-kcc when run as kubectl kcc and no kcc-cache is on PATH)'
 complete -c kcc -n '__fish_kcc_using_command clear' -f -l help -d 'display usage information'
 complete -c kcc -n '__fish_kcc_using_command clear' -f -l all -d 'remove everything kcc cached (the default when no selector is given)'
 complete -c kcc -n '__fish_kcc_using_command clear' -f -l expired -d 'remove only entries that have expired'
@@ -117,7 +117,7 @@ end
 complete -c kcc-injector -n '__fish_kcc-injector_using_command' -l help -d 'display usage information'
 complete -c kcc-injector -n '__fish_kcc-injector_using_command' -l in-place -s i -d 'edit the files in place instead of printing the result'
 complete -c kcc-injector -n '__fish_kcc-injector_using_command' -l restore -s r -d 'restore: undo what inject changed'
-complete -c kcc-injector -n '__fish_kcc-injector_using_command' -l command -s c -r -d 'the command to inject (default: kcc-cache)'
+complete -c kcc-injector -n '__fish_kcc-injector_using_command' -l command -s c -r -d 'the command to inject (default: kcc-cache; kubectl-kcc when run as kubectl kcc and no kcc-cache is on PATH)'
 
 # kcc's rules on top of argh_complete's: `kcc cache` and `kcc-cache` take a
 # plugin command line (a command, then that command's own completions).

@@ -68,9 +68,9 @@ pub struct InjectArgs {
     /// restore: undo what inject changed
     #[argh(switch, short = 'r')]
     pub restore: bool,
-    /// the command to inject (default: kcc-cache)
-    #[argh(option, short = 'c', default = "String::from(\"kcc-cache\")")]
-    pub command: String,
+    /// the command to inject (default: kcc-cache; kubectl-kcc when run as kubectl kcc and no kcc-cache is on PATH)
+    #[argh(option, short = 'c')]
+    pub command: Option<String>,
     /// kubeconfig files (default: $KUBECONFIG, else ~/.kube/config)
     #[argh(positional)]
     pub files: Vec<String>,
@@ -219,7 +219,7 @@ mod tests {
         let a = KccArgs::from_args(&["kcc"], &["inject", "-i", "-r", "-c", "kcc", "a.yaml"]).unwrap();
         let Some(Command::Inject(i)) = a.command else { panic!() };
         assert!(i.in_place && i.restore);
-        assert_eq!(i.command, "kcc");
+        assert_eq!(i.command.as_deref(), Some("kcc"));
         assert_eq!(i.files, ["a.yaml"]);
     }
 }

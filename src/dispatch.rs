@@ -19,19 +19,21 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
     let mut argv = argv.into_iter();
     let argv0 = argv.next().unwrap_or_else(|| "kcc".into());
     let rest: Vec<OsString> = argv.collect();
-    match Personality::from_argv0(&argv0) {
+    let personality = Personality::from_argv0(&argv0);
+    match personality {
         Personality::Cache => cmd::cache::run("kcc-cache", rest),
         Personality::Injector => {
             let args = utf8_args(&rest)?;
             let parsed = parse_or_exit(InjectArgs::from_args(&["kcc-injector"], &as_strs(&cli::split_equals(&args))))?;
             match parsed {
-                Ok(inject) => cmd::inject::run(inject),
+                Ok(inject) => cmd::inject::run(inject, false),
                 Err(code) => Ok(code),
             }
         }
-        Personality::Kcc => {
+        Personality::Kcc | Personality::KubectlKcc => {
+            let plugin = personality == Personality::KubectlKcc;
             if rest.first().is_some_and(|a| a == "cache") {
-                return cmd::cache::run("kcc cache", rest[1..].to_vec());
+                return cmd::cache::run(if plugin { "kubectl-kcc cache" } else { "kcc cache" }, rest[1..].to_vec());
             }
             let args = utf8_args(&rest)?;
             // Hidden (argh has no hidden subcommands): a maintainer's tool that
@@ -42,7 +44,8 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
                     Err(code) => Ok(code),
                 };
             }
-            let parsed = parse_or_exit(KccArgs::from_args(&["kcc"], &as_strs(&cli::split_equals(&args))))?;
+            let name = personality.name();
+            let parsed = parse_or_exit(KccArgs::from_args(&[name], &as_strs(&cli::split_equals(&args))))?;
             let kcc = match parsed {
                 Ok(kcc) => kcc,
                 Err(code) => return Ok(code),
@@ -54,12 +57,12 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
             match kcc.command {
                 None => {
                     // `kcc` alone: the same help as `kcc --help`.
-                    let help = KccArgs::from_args(&["kcc"], &["--help"]).err().map(|e| e.output).unwrap_or_default();
+                    let help = KccArgs::from_args(&[name], &["--help"]).err().map(|e| e.output).unwrap_or_default();
                     print!("{help}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(Command::Cache(_)) => unreachable!("`kcc cache` is dispatched before parsing"),
-                Some(Command::Inject(args)) => cmd::inject::run(args),
+                Some(Command::Inject(args)) => cmd::inject::run(args, plugin),
                 Some(Command::Clear(args)) => cmd::clear::run(args),
                 Some(Command::Doctor(args)) => cmd::doctor::run(args),
                 Some(Command::InstallLinks(args)) => cmd::install_links::run(args),

@@ -10,7 +10,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -201,19 +201,40 @@ pub fn exit_code_of(status: ExitStatus) -> u8 {
     1
 }
 
-/// Whether `command` names kcc's caching personality, so a kubeconfig
-/// wrapped twice (`kcc-cache kcc-cache aws …`, or the Go kcc's
-/// `kcc-cache` around ours) is unwrapped instead of caching twice. Returns
-/// how many leading words to drop.
+/// How a plugin command line's first word names kcc itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfName {
+    /// `kcc-cache` (`.exe`): the proxy; the plugin follows.
+    Proxy,
+    /// `kcc` or `kubectl-kcc` (`.exe`): the proxy only with `cache` next.
+    Multi,
+}
+
+/// Whether `command` is one of kcc's own names: its last path component
+/// (`/` or `\`, so a Windows kubeconfig reads the same everywhere) is
+/// exactly `kcc-cache`, `kcc` or `kubectl-kcc`, optionally with `.exe`,
+/// ASCII case ignored (Windows file names are). Exact on purpose: a plugin
+/// named `kcc-cache-token.sh` or `kcc-cached` is somebody else's program,
+/// and taking it for kcc would drop the plugin from its own command line.
+pub fn self_name(command: &str) -> Option<SelfName> {
+    let file = command.rsplit(['/', '\\']).next().unwrap_or(command).to_ascii_lowercase();
+    let stem = file.strip_suffix(".exe").unwrap_or(&file);
+    match stem {
+        "kcc-cache" => Some(SelfName::Proxy),
+        "kcc" | "kubectl-kcc" => Some(SelfName::Multi),
+        _ => None,
+    }
+}
+
+/// Whether `command` (then `next`) is kcc's caching personality, so a
+/// kubeconfig wrapped twice (`kcc-cache kcc-cache aws …`, the Go kcc's
+/// `kcc-cache` around ours, `kubectl-kcc cache -- aws …`) is unwrapped
+/// instead of caching twice. Returns how many leading words to drop.
 pub fn self_wrapping_prefix(command: &OsStr, next: Option<&OsStr>) -> Option<usize> {
-    let stem = Path::new(command).file_stem()?.to_str()?;
-    if stem.starts_with("kcc-cache") {
-        return Some(1);
+    match self_name(command.to_str()?)? {
+        SelfName::Proxy => Some(1),
+        SelfName::Multi => (next == Some(OsStr::new("cache"))).then_some(2),
     }
-    if stem == "kcc" && next == Some(OsStr::new("cache")) {
-        return Some(2);
-    }
-    None
 }
 
 /// Drops every leading `kcc-cache` / `kcc cache` (and a `--` after it) from
@@ -237,4 +258,59 @@ pub fn unwrap_self(mut args: &[OsString]) -> (&[OsString], usize) {
 /// on Windows), canonicalised, to compare two spellings of one program.
 pub fn resolve(command: &OsStr) -> Option<PathBuf> {
     crate::platform::find_command(&command.to_string_lossy()).and_then(|p| p.canonicalize().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn only_kccs_exact_names_are_kcc() {
+        for (command, want) in [
+            ("kcc-cache", Some(SelfName::Proxy)),
+            ("/usr/local/bin/kcc-cache", Some(SelfName::Proxy)),
+            (r"C:\Tools\KCC-CACHE.EXE", Some(SelfName::Proxy)),
+            ("kcc", Some(SelfName::Multi)),
+            ("kcc.exe", Some(SelfName::Multi)),
+            ("/home/u/.krew/bin/kubectl-kcc", Some(SelfName::Multi)),
+            ("kubectl-kcc.exe", Some(SelfName::Multi)),
+            ("/opt/tools/kcc-cache-token.sh", None),
+            ("kcc-cache-token.sh", None),
+            ("kcc-cache.sh", None),
+            ("kcc-cached", None),
+            ("kcc-cache(2)", None),
+            ("kcc-injector", None),
+            ("kubectl-kcc-foo", None),
+            ("my-kcc", None),
+            ("", None),
+        ] {
+            assert_eq!(self_name(command), want, "{command}");
+        }
+    }
+
+    #[test]
+    fn unwrap_self_drops_kccs_own_wrappers_only() {
+        let cases: [(&[&str], &[&str], usize); 7] = [
+            (&["kcc-cache", "aws", "eks"], &["aws", "eks"], 1),
+            (&["kcc", "cache", "--", "aws"], &["aws"], 1),
+            (&["kubectl-kcc", "cache", "--", "aws", "eks"], &["aws", "eks"], 1),
+            (&["/k/kubectl-kcc", "cache", "kcc-cache", "aws"], &["aws"], 2),
+            (&["kubectl-kcc", "doctor"], &["kubectl-kcc", "doctor"], 0),
+            (&["kcc-cache-token.sh", "prod"], &["kcc-cache-token.sh", "prod"], 0),
+            (
+                &["/opt/tools/kcc-cache-token.sh", "--profile", "p"],
+                &["/opt/tools/kcc-cache-token.sh", "--profile", "p"],
+                0,
+            ),
+        ];
+        for (input, rest, levels) in cases {
+            let argv = words(input);
+            let (got, n) = unwrap_self(&argv);
+            assert_eq!((got, n), (words(rest).as_slice(), levels), "{input:?}");
+        }
+    }
 }

@@ -21,7 +21,10 @@ mod install;
 mod kernel;
 mod keyring;
 mod kubectl;
+#[cfg(unix)]
+mod kubectl_plugin;
 mod linkage;
 mod readme;
 mod refresh;
+mod regression;
 mod torture;

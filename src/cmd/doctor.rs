@@ -677,12 +677,14 @@ fn kubeconfig(
         argv.extend(exec.args.iter().flatten().map(OsString::from));
         let (rest, levels) = plugin::unwrap_self(&argv);
         let wrapped = levels > 0;
-        let wrapper = wrapped.then(|| {
-            if Path::new(&exec.command).file_stem().is_some_and(|s| s.to_string_lossy().starts_with("kcc-cache")) {
-                "kcc-cache".to_string()
-            } else {
-                "kcc cache".to_string()
+        let wrapper = wrapped.then(|| match plugin::self_name(&exec.command) {
+            Some(plugin::SelfName::Multi)
+                if Path::new(&exec.command).file_stem().is_some_and(|s| !s.eq_ignore_ascii_case("kcc")) =>
+            {
+                "kubectl-kcc cache".to_string()
             }
+            Some(plugin::SelfName::Multi) => "kcc cache".to_string(),
+            _ => "kcc-cache".to_string(),
         });
         // The plugin's environment: kubectl's own plus the exec env on top.
         let lookup = |name: &str| exec.env_value(name).map(OsString::from).or_else(|| env.get(name));

@@ -31,11 +31,17 @@
 //! way the Go tool restored them: command = args\[0\], args = the rest,
 //! `provideClusterInfo: false`, `KUBE_CREDENTIAL_CACHE_USER` entries removed.
 //!
-//! A user already wrapped (command is the `-c` command, a `kcc-cache*`
-//! executable, or `kcc` with a first argument `cache`) is not wrapped again;
-//! only its `KUBE_CREDENTIAL_CACHE_USER` entry is corrected, so injecting
-//! twice equals injecting once. `-c kcc` (the main binary) injects
-//! `kcc cache …`, since `kcc` alone is not a plugin proxy.
+//! A user already wrapped (command is the `-c` command, `kcc-cache`, or
+//! `kcc` / `kubectl-kcc` with a first argument `cache`; exact names only,
+//! see [`plugin::self_name`]) is not wrapped again; only its
+//! `KUBE_CREDENTIAL_CACHE_USER` entry is corrected, so injecting twice
+//! equals injecting once. `-c kcc` (the main binary) injects `kcc cache …`,
+//! since `kcc` alone is not a plugin proxy; `-c kubectl-kcc` likewise.
+//!
+//! Without `-c` the command is `kcc-cache` (what the Go kcc writes), except
+//! when kcc runs as the kubectl plugin (`kubectl kcc inject`, argv\[0\]
+//! `kubectl-kcc`) and no `kcc-cache` is on PATH: krew installs only
+//! `kubectl-kcc`, so that is what kubectl can run ([`default_command`]).
 //!
 //! Files: the ones given, else those in `$KUBECONFIG` (missing ones skipped,
 //! as kubectl does), else `~/.kube/config`. Without `-i` the result goes to
@@ -58,12 +64,25 @@ use crate::cli::InjectArgs;
 use crate::config::ENV_USER;
 use crate::kubeconfig::{self, Kubeconfig, KubeconfigLock, merge};
 use crate::platform::{self, Os};
+use crate::plugin::{self, SelfName};
 
 /// The env entry that records what inject changed.
 pub const ENV_INJECTED: &str = "KUBE_CREDENTIAL_CACHE_INJECTED";
 
-/// Runs `kcc inject` / `kcc-injector`.
-pub fn run(args: InjectArgs) -> Result<ExitCode> {
+/// The command inject writes when `-c` is not given: `kcc-cache`, or
+/// `kubectl-kcc` when run as the kubectl plugin and `kcc-cache` cannot be
+/// found (a krew install, where `kubectl-kcc` is the only name on PATH).
+pub fn default_command(as_kubectl_plugin: bool, kcc_cache_found: bool) -> &'static str {
+    if as_kubectl_plugin && !kcc_cache_found { "kubectl-kcc" } else { "kcc-cache" }
+}
+
+/// Runs `kcc inject` / `kcc-injector` / `kubectl kcc inject`.
+pub fn run(args: InjectArgs, as_kubectl_plugin: bool) -> Result<ExitCode> {
+    let command = match &args.command {
+        Some(c) => c.clone(),
+        None => default_command(as_kubectl_plugin, as_kubectl_plugin && platform::find_command("kcc-cache").is_some())
+            .to_string(),
+    };
     let files = resolve_files(&args.files, std::env::var_os("KUBECONFIG"), home_dir())?;
     let cwd = std::env::current_dir().wrap_err("cannot determine the current directory")?;
     let mode = if args.restore { Mode::Restore } else { Mode::Inject };
@@ -92,8 +111,8 @@ pub fn run(args: InjectArgs) -> Result<ExitCode> {
         let mut config = Kubeconfig::load(path)?;
         let dir = Os::CURRENT.absolute_dir(&cwd.to_string_lossy(), &path.to_string_lossy());
         let changes = match mode {
-            Mode::Inject => inject(config.root_mut(), &args.command, &dir, Os::CURRENT),
-            Mode::Restore => restore(config.root_mut(), &args.command),
+            Mode::Inject => inject(config.root_mut(), &command, &dir, Os::CURRENT),
+            Mode::Restore => restore(config.root_mut(), &command),
         }
         .wrap_err_with(|| format!("kubeconfig '{}'", path.display()))?;
         work.push((config, changes));
@@ -105,7 +124,7 @@ pub fn run(args: InjectArgs) -> Result<ExitCode> {
         }
     }
     if mode == Mode::Inject && work.iter().any(|(_, c)| c.injected + c.already > 0) {
-        warn_if_not_on_path(&mut stderr, &args.command);
+        warn_if_not_on_path(&mut stderr, &command);
     }
 
     if !args.in_place {
@@ -231,13 +250,17 @@ fn home_dir() -> Option<PathBuf> {
 
 /// How many leading words of `command args…` belong to a kcc wrapper, if
 /// this exec section is wrapped: 1 for `kcc-cache PLUGIN…` (or the `-c`
-/// command), 2 for `kcc cache PLUGIN…`.
+/// command), 2 for `kcc cache PLUGIN…` / `kubectl-kcc cache PLUGIN…`, one
+/// more when a `--` comes before the plugin. Only kcc's exact names count
+/// ([`plugin::self_name`]): `/opt/tools/kcc-cache-token.sh` is a plugin.
 fn wrapper_words(command: &str, args: &[Value], injected_command: &str) -> Option<usize> {
-    let stem = Path::new(command).file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    if stem == "kcc" {
-        return (args.first().and_then(Value::as_str) == Some("cache")).then_some(2);
-    }
-    (command == injected_command || stem.starts_with("kcc-cache")).then_some(1)
+    let words = match plugin::self_name(command) {
+        Some(SelfName::Multi) => (args.first().and_then(Value::as_str) == Some("cache")).then_some(2)?,
+        Some(SelfName::Proxy) => 1,
+        None if command == injected_command => 1,
+        None => return None,
+    };
+    Some(if args.get(words - 1).and_then(Value::as_str) == Some("--") { words + 1 } else { words })
 }
 
 /// The exec users of a kubeconfig: `(name, exec mapping)`. Users without an
@@ -293,7 +316,7 @@ fn args_of<'a>(name: &str, exec: &'a Mapping) -> Result<&'a [Value]> {
 /// every platform's rules are tested on any machine).
 pub fn inject(root: &mut Value, command: &str, dir: &str, os: Os) -> Result<Changes> {
     let mut changes = Changes::default();
-    let main_binary = Path::new(command).file_stem().is_some_and(|s| s == "kcc");
+    let main_binary = plugin::self_name(command) == Some(SelfName::Multi);
     for (name, exec) in exec_users(root)? {
         let plugin = match exec.get("command") {
             Some(Value::String(c)) if !c.is_empty() => c.clone(),
@@ -763,5 +786,42 @@ mod tests {
         let mut v = parse(text);
         inject(&mut v, "kcc-cache", DIR, Os::Linux).unwrap();
         assert_eq!(v["users"][1]["user"]["exec"]["args"][0].as_str().unwrap(), r"bin\token.exe");
+    }
+
+    #[test]
+    fn the_kubectl_plugin_injects_itself_only_when_kcc_cache_is_missing() {
+        assert_eq!(default_command(false, false), "kcc-cache");
+        assert_eq!(default_command(false, true), "kcc-cache");
+        assert_eq!(default_command(true, true), "kcc-cache");
+        assert_eq!(default_command(true, false), "kubectl-kcc");
+    }
+
+    #[test]
+    fn kubectl_kcc_cache_is_kccs_own_wrapping_with_or_without_dashes() {
+        let original = "users:\n- name: u\n  user:\n    exec:\n      command: aws\n      args: [eks, get-token]\n";
+        let mut v = parse(original);
+        let c = inject(&mut v, "kubectl-kcc", DIR, Os::Linux).unwrap();
+        assert_eq!(c.injected, 1);
+        assert_eq!(v["users"][0]["user"]["exec"]["args"][0].as_str(), Some("cache"));
+        assert_eq!(inject(&mut v, "kcc-cache", DIR, Os::Linux).unwrap().already, 1);
+        restore(&mut v, "kcc-cache").unwrap();
+        assert_eq!(yaml(&v), yaml(&parse(original)));
+
+        let by_hand =
+            "users:\n- name: u\n  user:\n    exec:\n      command: /k/kubectl-kcc\n      args: [cache, --, aws, eks]\n";
+        let mut v = parse(by_hand);
+        assert_eq!(inject(&mut v, "kcc-cache", DIR, Os::Linux).unwrap().already, 1);
+        restore(&mut v, "kcc-cache").unwrap();
+        assert_eq!(v["users"][0]["user"]["exec"]["command"].as_str(), Some("aws"));
+        assert_eq!(v["users"][0]["user"]["exec"]["args"][0].as_str(), Some("eks"));
+    }
+
+    #[test]
+    fn a_plugin_named_like_kcc_is_wrapped_not_taken_for_kcc() {
+        let original = "users:\n- name: u\n  user:\n    exec:\n      command: /opt/tools/kcc-cache-token.sh\n      args: [--profile, p]\n";
+        let mut v = parse(original);
+        assert_eq!(inject(&mut v, "kcc-cache", DIR, Os::Linux).unwrap().injected, 1);
+        restore(&mut v, "kcc-cache").unwrap();
+        assert_eq!(yaml(&v), yaml(&parse(original)));
     }
 }

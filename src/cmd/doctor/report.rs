@@ -26,7 +26,7 @@
 //!     "files": [{ "path", "source": "flag"|"env"|"default", "status": "loaded"|"missing"|"invalid", "error" }],
 //!     "currentContext": str|null, "context": str|null (the one keys are computed for),
 //!     "kuberc": null | { "path", "policy", "allowlist": [str] },
-//!     "users": [{ "name", "file", "command", "wrapped": bool, "wrapper": "kcc-cache"|"kcc cache"|null,
+//!     "users": [{ "name", "file", "command", "wrapped": bool, "wrapper": "kcc-cache"|"kcc cache"|"kubectl-kcc cache"|null,
 //!                 "plugin": str|null, "pluginPath": str|null, "wrapperPath": str|null,
 //!                 "apiVersion", "provideClusterInfo": bool, "interactiveMode": str|null,
 //!                 "cacheUser": str|null,
@@ -264,7 +264,7 @@ pub struct UserReport {
     pub command: String,
     /// Whether kubectl runs kcc for it.
     pub wrapped: bool,
-    /// `kcc-cache` or `kcc cache` when wrapped.
+    /// `kcc-cache`, `kcc cache` or `kubectl-kcc cache` when wrapped.
     pub wrapper: Option<String>,
     /// The real plugin command (never its arguments: they may hold secrets).
     pub plugin: Option<String>,
