@@ -21,7 +21,7 @@ fn readme_set_up_command_one_shows_a_miss_then_a_hit() {
     assert_eq!(lines.len(), 2, "two set-up commands: {lines:?}");
     let (build, demo) = lines[0].split_once(" && ").expect("`cargo build --release && …`");
     assert_eq!(build, "cargo build --release");
-    assert_eq!(lines[1], "cargo test", "the second set-up command is the test suite");
+    assert_eq!(lines[1], "scripts/test", "the second set-up command is the test suite");
 
     // The same command with the test's binary and a private demo directory.
     let w = World::new();
