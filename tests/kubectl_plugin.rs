@@ -126,3 +126,24 @@ fn kubectl_kcc_with_kcc_cache_on_path_keeps_writing_kcc_cache() {
     assert_eq!(exec["command"], "kubectl-kcc");
     assert_eq!(exec["args"], serde_json::json!(["cache", "aws", "eks", "get-token"]));
 }
+
+#[test]
+fn doctor_names_kubectl_kcc_when_a_krew_injected_kubeconfig_cannot_find_it() {
+    let w = World::new();
+    let file = w.path("config");
+    let server = ApiServer::start(&w);
+    write_kubeconfig(&file, &server, &ExecUser::new("kubectl-kcc").args(["cache", "--", "aws", "eks"]));
+    // A PATH without any kubectl-kcc (a machine with krew may have one).
+    let path = format!("{}:/usr/bin:/bin", w.bin.display());
+    let out = w.cmd("kcc").env("PATH", path).args(["doctor", "--json", "--kubeconfig"]).arg(&file).output().unwrap();
+    let report: Json = serde_json::from_str(&stdout(&out)).expect("doctor --json");
+    let user = &report["kubeconfig"]["users"][0];
+    assert_eq!(
+        (&user["wrapped"], &user["wrapper"], &user["plugin"]),
+        (&Json::from(true), &Json::from("kubectl-kcc cache"), &Json::from("aws")),
+        "{user}"
+    );
+    let finding = report["findings"].as_array().unwrap().iter().find(|f| f["code"] == "wrapper-not-found");
+    let fix = finding.unwrap_or_else(|| panic!("no wrapper-not-found in {report}"))["fix"].as_str().unwrap();
+    assert!(fix.contains("/kubectl-kcc\""), "{fix}");
+}

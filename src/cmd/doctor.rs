@@ -711,7 +711,14 @@ fn kubeconfig(
                     "wrapper-not-found",
                     subject,
                     format!("user '{}' runs '{cmd}', which kubectl cannot find on PATH", u.name),
-                    format!("create the link next to kcc: ln -s '{exe}' \"$(dirname '{exe}')/kcc-cache\" (that directory must be on PATH)"),
+                    // Named as the kubeconfig names it: `kubectl-kcc` after a krew-only inject.
+                    format!(
+                        "create the link next to kcc: ln -s '{exe}' \"$(dirname '{exe}')/{}\" (that directory must be on PATH)",
+                        Path::new(cmd)
+                            .file_name()
+                            .filter(|_| plugin::self_name(cmd).is_some())
+                            .map_or("kcc-cache".into(), |n| n.to_string_lossy())
+                    ),
                 );
             }
             match &plugin {
