@@ -119,19 +119,15 @@ pub fn wait_after(streak: u32, max: SignedDuration) -> SignedDuration {
     wait
 }
 
-/// The last failure of a key's plugin (the record on disk).
+/// One failed run of the plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Failure {
-    /// The cache key (not a secret: the index holds it too).
-    pub key: String,
-    /// The plugin command, file name only (never its arguments).
-    pub exec: String,
-    /// When the failed run ended (RFC 3339, full precision).
-    pub failed_at: String,
+pub struct Outcome {
+    /// When the run ended (RFC 3339, full precision).
+    pub at: String,
     /// The exit code the request ended with.
     pub code: u8,
-    /// Whether the failed run was for an interactive request.
+    /// Whether it ran for an interactive request.
     pub interactive: bool,
     /// The end of the plugin's stderr; None when it went to a terminal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +136,29 @@ pub struct Failure {
     /// usable credential (None: the plugin's exit code says it all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl Outcome {
+    fn at(&self) -> Option<Timestamp> {
+        self.at.parse().ok()
+    }
+}
+
+/// What kcc remembers of a key's failing plugin (the record on disk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// The cache key (not a secret: the index holds it too).
+    pub key: String,
+    /// The plugin command, file name only (never its arguments).
+    pub exec: String,
+    /// The latest failed run, for any request: what waiters of that flight get.
+    pub latest: Outcome,
+    /// The latest failed run for a non-interactive request: what the
+    /// back-off answers with (an interactive failure, whose output went to
+    /// a terminal, does not replace it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<Outcome>,
     /// Failures of non-interactive requests in a row (0: no back-off).
     #[serde(default)]
     pub streak: u32,
@@ -152,8 +171,9 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn failed_at(&self) -> Option<Timestamp> {
-        self.failed_at.parse().ok()
+    /// The failure the back-off answers with.
+    pub fn answer(&self) -> &Outcome {
+        self.background.as_ref().unwrap_or(&self.latest)
     }
 
     /// When non-interactive requests run the plugin again, if they wait.
@@ -197,9 +217,9 @@ pub fn decide(
     now: Timestamp,
 ) -> Option<Why> {
     let record = record?;
-    if let (Some(since), Some(failed)) = (waited_since, record.failed_at())
+    if let (Some(since), Some(failed)) = (waited_since, record.latest.at())
         && failed >= since
-        && (record.interactive || !interactive)
+        && (record.latest.interactive || !interactive)
     {
         return Some(Why::FailedWhileWaiting);
     }
@@ -235,18 +255,16 @@ pub fn after_failure(
             (streak, Some(since), Some(when(next)))
         }
     };
-    Failure {
-        key: key.to_string(),
-        exec: exec.to_string(),
-        failed_at: now.to_string(),
+    let latest = Outcome {
+        at: now.to_string(),
         code: run.code,
         interactive,
         stderr: run.stderr.map(|b| String::from_utf8_lossy(b).into_owned()),
         error: run.error.map(|e| bounded(e, ERROR_LIMIT)),
-        streak,
-        since,
-        next_try,
-    }
+    };
+    // Kept apart only while an interactive failure is the latest.
+    let background = if interactive { prev.map(Failure::answer).filter(|o| !o.interactive).cloned() } else { None };
+    Failure { key: key.to_string(), exec: exec.to_string(), latest, background, streak, since, next_try }
 }
 
 fn bounded(text: &str, limit: usize) -> String {
@@ -274,7 +292,8 @@ impl Replay {
     /// plugin, since when it fails, when it runs next, how to retry now.
     pub fn explain(&self, now: Timestamp) -> String {
         let f = &self.failure;
-        let output = match (&f.stderr, &f.error) {
+        let o = self.outcome();
+        let output = match (&o.stderr, &o.error) {
             (Some(s), _) if !s.trim().is_empty() => "; its error output is above",
             (None, None) => "; its output went to the terminal of the request that ran it",
             _ => "",
@@ -284,7 +303,7 @@ impl Replay {
         match self.why {
             Why::FailedWhileWaiting => format!(
                 "did not run '{}' again: it failed (exit code {}) for a concurrent request that this one waited for{output}; the next request runs it again",
-                f.exec, f.code
+                f.exec, o.code
             ),
             Why::BackingOff { until } => {
                 let history = match (f.streak, &f.since) {
@@ -295,7 +314,7 @@ impl Replay {
                 format!(
                     "did not run '{}': {history} for requests without a terminal (exit code {}{output}); such requests get this answer until {} (in {}), then it runs again; {retry}",
                     f.exec,
-                    f.code,
+                    o.code,
                     when(until),
                     span(until.duration_since(now)),
                 )
@@ -308,21 +327,30 @@ impl Replay {
     /// comes back as an error (one line, with the explanation).
     pub fn answer(&self, now: Timestamp) -> Result<ExitCode, ExitWith> {
         use std::io::Write;
-        let f = &self.failure;
+        let o = self.outcome();
         let mut err = io::stderr().lock();
-        if let Some(text) = &f.stderr {
+        if let Some(text) = &o.stderr {
             let _ = err.write_all(text.as_bytes());
             if !text.is_empty() && !text.ends_with('\n') {
                 let _ = err.write_all(b"\n");
             }
         }
         let explained = self.explain(now);
-        match &f.error {
-            Some(error) => Err(ExitWith { code: f.code.max(1), message: format!("{error}; kcc {explained}") }),
+        match &o.error {
+            Some(error) => Err(ExitWith { code: o.code.max(1), message: format!("{error}; kcc {explained}") }),
             None => {
                 let _ = writeln!(err, "kcc: {explained}");
-                Ok(ExitCode::from(f.code.max(1)))
+                Ok(ExitCode::from(o.code.max(1)))
             }
+        }
+    }
+
+    /// The failed run this answer repeats: the flight's own for its
+    /// waiters, the last non-interactive one for the back-off.
+    pub fn outcome(&self) -> &Outcome {
+        match self.why {
+            Why::FailedWhileWaiting => &self.failure.latest,
+            Why::BackingOff { .. } => self.failure.answer(),
         }
     }
 }
@@ -379,13 +407,13 @@ pub fn remove_where(flight_dir: &Path, dry_run: bool, select: impl Fn(&str) -> b
 /// `kcc doctor`'s words for a record: what happens, and how to retry now.
 pub fn describe(f: &Failure, max: Option<SignedDuration>, now: Timestamp) -> Option<(String, String)> {
     let until = f.next_try().filter(|t| *t > now && f.streak > 0 && max.is_some())?;
-    let since = f.since.as_deref().unwrap_or(&f.failed_at);
+    let since = f.since.as_deref().unwrap_or(&f.answer().at);
     let message = format!(
         "'{}' failed {} time{} in a row since {since} for requests without a terminal (last exit code {}): kcc answers such requests for this key with its last error, without running it, until {} (in {})",
         f.exec,
         f.streak,
         if f.streak == 1 { "" } else { "s" },
-        f.code,
+        f.answer().code,
         when(until),
         span(until.duration_since(now)),
     );
@@ -430,7 +458,7 @@ impl Attempt {
             (Some(why), Some(r)) => diag.debug(|| match why {
                 Why::FailedWhileWaiting => format!(
                     "failure back-off: '{}' failed (exit code {}) while this request waited for it; answering with that failure",
-                    r.exec, r.code
+                    r.exec, r.latest.code
                 ),
                 Why::BackingOff { until } => format!(
                     "failure back-off: non-interactive request, '{}' failed {} time(s) in a row; not running it until {}",
@@ -536,7 +564,12 @@ mod tests {
         assert_eq!((r2.streak, r2.since.as_deref()), (2, Some("2026-01-01T00:00:00Z")));
         assert_eq!(r2.next_try.as_deref(), Some("2026-01-01T00:00:16Z"));
         let ri = fail(Some(&r2), true, t0 + SignedDuration::from_secs(7));
-        assert_eq!((ri.streak, &ri.next_try, ri.interactive), (2, &r2.next_try, true));
+        assert_eq!((ri.streak, &ri.next_try, ri.latest.interactive), (2, &r2.next_try, true));
+        assert_eq!(ri.answer(), &r2.latest, "the back-off still answers with the background failure");
+        let ri2 = fail(Some(&ri), true, t0 + SignedDuration::from_secs(8));
+        assert_eq!(ri2.answer(), &r2.latest);
+        let r3 = fail(Some(&ri2), false, t0 + SignedDuration::from_secs(17));
+        assert_eq!((r3.background.as_ref(), r3.answer()), (None, &r3.latest));
         // Idle for longer than the cap after the back-off lapsed: start over.
         let late = fail(Some(&r2), false, t0 + SignedDuration::from_mins(10));
         assert_eq!((late.streak, late.since.as_deref()), (1, Some("2026-01-01T00:10:00Z")));

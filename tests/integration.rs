@@ -8,6 +8,7 @@ mod apiserver;
 mod kube;
 mod secret_service;
 
+mod backoff;
 mod cache;
 mod clear;
 mod cli;
@@ -24,4 +25,5 @@ mod kubectl;
 mod linkage;
 mod readme;
 mod refresh;
+mod regression;
 mod torture;

@@ -136,7 +136,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         backoff::Attempt::new(s, &key.text, command, interactive, config.failure_backoff)
     });
     if let Some(replay) = attempt.as_ref().and_then(|a| a.check(&diag)) {
-        return deliver(Ok(Fetched::Replayed(replay)), healer.as_ref(), rejected.as_deref(), &diag);
+        return deliver(Ok(Fetched::Replayed(Box::new(replay))), healer.as_ref(), rejected.as_deref(), &diag);
     }
     if let Some(attempt) = &mut attempt {
         attempt.waiting();
@@ -171,7 +171,12 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
                 }
                 if let Some(replay) = attempt.as_ref().and_then(|a| a.check(&diag)) {
                     drop(lock);
-                    return deliver(Ok(Fetched::Replayed(replay)), healer.as_ref(), rejected.as_deref(), &diag);
+                    return deliver(
+                        Ok(Fetched::Replayed(Box::new(replay))),
+                        healer.as_ref(),
+                        rejected.as_deref(),
+                        &diag,
+                    );
                 }
                 Some(lock)
             }
@@ -239,7 +244,7 @@ enum Fetched {
     /// The plugin failed with this exit code; nothing was cached.
     PluginFailed(ExitCode),
     /// The plugin was not run: its recorded failure answers (see [`backoff`]).
-    Replayed(backoff::Replay),
+    Replayed(Box<backoff::Replay>),
     /// A valid credential: the plugin's stdout, and the JSON stored (None:
     /// not cached).
     Credential { stdout: Vec<u8>, stored: Option<String> },
