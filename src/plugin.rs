@@ -2,7 +2,10 @@
 //!
 //! The plugin gets kcc's stdin and stderr (interactive MFA or device-code
 //! prompts must reach the user, as kubectl would let them) and the whole
-//! environment, `KUBERNETES_EXEC_INFO` included; only stdout is captured,
+//! environment, `KUBERNETES_EXEC_INFO` included. (Where kcc's stderr is not
+//! a terminal, a foreground miss hands the plugin a [`crate::capture`] file
+//! instead, copied to kcc's stderr as it comes, so the failure back-off can
+//! repeat its error.) Only stdout is captured,
 //! bounded so a runaway plugin cannot exhaust memory. Its exit code is
 //! passed on unchanged. With `KUBE_CREDENTIAL_CACHE_PLUGIN_TIMEOUT` set, a
 //! plugin that has not finished in time is killed (SIGKILL; processes it

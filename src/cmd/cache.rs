@@ -8,7 +8,10 @@
 //! client asks again; a failed forced refresh serves the cached credential)
 //! and refresh ahead ([`crate::refresh`], a background refresh
 //! when the credential is about to expire; the refresher is this same mode
-//! re-executed, see [`run_refresher`]).
+//! re-executed, see [`run_refresher`]). The miss path also consults the
+//! failure back-off ([`crate::backoff`]) before and after the flight lock:
+//! a request without a terminal, or one that waited for a flight that
+//! failed, gets the recorded failure instead of another plugin run.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{IsTerminal, Write};
