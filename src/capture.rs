@@ -29,13 +29,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 /// How much of the plugin's stderr is kept (its end: errors come last).
 pub const TAIL_LIMIT: usize = 4096;
 
 /// How often the file is checked for new output while the plugin runs.
-const POLL: Duration = Duration::from_millis(15);
+#[cfg(unix)]
+const POLL: std::time::Duration = std::time::Duration::from_millis(15);
 
 /// Consumed bytes are punched out of the file once this many piled up.
 #[cfg(target_os = "linux")]
@@ -149,10 +149,12 @@ fn punch(file: &File, from: u64, len: u64) {
 
 /// The last [`TAIL_LIMIT`] bytes pushed.
 #[derive(Debug, Default)]
+#[cfg_attr(not(unix), allow(dead_code))]
 struct Tail {
     bytes: Vec<u8>,
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 impl Tail {
     fn push(&mut self, chunk: &[u8]) {
         if chunk.len() >= TAIL_LIMIT {
@@ -184,6 +186,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_child_writing_to_the_capture_is_kept_and_outliving_writers_do_not_block() {
+        use std::time::Duration;
         let dir = tempfile::tempdir().unwrap();
         let scratch = dir.path().join("s");
         let capture = Capture::start(&scratch).unwrap();
