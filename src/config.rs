@@ -32,6 +32,9 @@ pub const ENV_KEYRING_ENTRY_LIMIT: &str = "KUBE_CREDENTIAL_CACHE_KEYRING_ENTRY_L
 pub const ENV_PLUGIN_TIMEOUT: &str = "KUBE_CREDENTIAL_CACHE_PLUGIN_TIMEOUT";
 /// Refresh a credential in the background when it expires within this window.
 pub const ENV_REFRESH_AHEAD: &str = "KUBE_CREDENTIAL_CACHE_REFRESH_AHEAD";
+/// Longest wait between plugin runs after failures for non-interactive
+/// requests (Go duration; 0 or off: no back-off). See [`crate::backoff`].
+pub const ENV_FAILURE_BACKOFF: &str = "KUBE_CREDENTIAL_CACHE_FAILURE_BACKOFF";
 /// Falsy → never treat a repeated request from one client as a rejection.
 pub const ENV_HEAL: &str = "KUBE_CREDENTIAL_CACHE_HEAL";
 /// The kubeconfig user name, set by `kcc inject` in the exec env.
@@ -76,6 +79,11 @@ pub const SETTINGS: &[SettingInfo] = &[
         name: ENV_HEAL,
         default: "on",
         meaning: "0, false, no or off: turn healing off (a repeated request from the same client process is never taken for a rejected credential nor checked with the API server)",
+    },
+    SettingInfo {
+        name: ENV_FAILURE_BACKOFF,
+        default: "5m",
+        meaning: "after the plugin fails for a request without a terminal, answer further such requests for that credential with its last error and exit code instead of running it, for 5s, 10s, 20s, … up to this long (Go duration); requests from a terminal always run it; 0 or off: no back-off",
     },
     SettingInfo {
         name: ENV_DEFAULT_TTL,
@@ -177,6 +185,9 @@ pub struct Config {
     pub refresh_ahead: SignedDuration,
     /// Heal after a rejected credential (see [`crate::heal`]).
     pub heal: bool,
+    /// Longest back-off after failures for non-interactive requests (None:
+    /// off). See [`crate::backoff`].
+    pub failure_backoff: Option<SignedDuration>,
     /// Lifetime assigned to credentials without a usable expiry.
     pub default_ttl: SignedDuration,
     /// An expiry more than this far in the past means "no expiry".
@@ -283,6 +294,10 @@ impl Config {
                 problem: "expected 1/true/yes/on or 0/false/no/off".into(),
             })?,
         };
+        let failure_backoff = match get(ENV_FAILURE_BACKOFF)? {
+            Some(v) if parse_bool(&v) == Some(false) => None,
+            v => Some(duration(ENV_FAILURE_BACKOFF, v, crate::backoff::DEFAULT_MAX, "5m")?).filter(|d| !d.is_zero()),
+        };
         let default_ttl = duration(ENV_DEFAULT_TTL, get(ENV_DEFAULT_TTL)?, SignedDuration::from_hours(1), "1h")?;
         let no_expiry_threshold =
             duration(ENV_NO_EXPIRY_THRESHOLD, get(ENV_NO_EXPIRY_THRESHOLD)?, SignedDuration::from_hours(24), "24h")?;
@@ -340,6 +355,7 @@ impl Config {
             refresh_margin,
             refresh_ahead,
             heal,
+            failure_backoff,
             default_ttl,
             no_expiry_threshold,
             key_env,
@@ -393,6 +409,19 @@ mod tests {
         assert_eq!(c.refresh_ahead, SignedDuration::ZERO, "refresh ahead is off by default");
         assert!(c.heal, "healing is on by default");
         assert_eq!(c.source(ENV_BACKEND), Source::Default);
+        assert_eq!(c.failure_backoff, Some(SignedDuration::from_mins(5)), "failures back off by default");
+    }
+
+    #[test]
+    fn the_failure_backoff_is_a_duration_or_off() {
+        for off in ["0", "0s", "off", "false", "no"] {
+            assert_eq!(cfg(&[(ENV_FAILURE_BACKOFF, off)]).unwrap().failure_backoff, None, "{off}");
+        }
+        let one = cfg(&[(ENV_FAILURE_BACKOFF, "1m")]).unwrap().failure_backoff;
+        assert_eq!(one, Some(SignedDuration::from_mins(1)));
+        for bad in ["5", "-1m", "sometimes"] {
+            assert_eq!(cfg(&[(ENV_FAILURE_BACKOFF, bad)]).unwrap_err().variable, ENV_FAILURE_BACKOFF, "{bad}");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! argv → [`config`] → [`key`] → [`store`] → ([`plugin`] → [`store`]) → stdout.
 //! [`diagnostics`] is called from every step and never calls back.
 
+pub mod backoff;
+pub mod capture;
 pub mod cli;
 pub mod cmd;
 pub mod config;

@@ -2,7 +2,10 @@
 //!
 //! The plugin gets kcc's stdin and stderr (interactive MFA or device-code
 //! prompts must reach the user, as kubectl would let them) and the whole
-//! environment, `KUBERNETES_EXEC_INFO` included; only stdout is captured,
+//! environment, `KUBERNETES_EXEC_INFO` included. (Where kcc's stderr is not
+//! a terminal, a foreground miss hands the plugin a [`crate::capture`] file
+//! instead, copied to kcc's stderr as it comes, so the failure back-off can
+//! repeat its error.) Only stdout is captured,
 //! bounded so a runaway plugin cannot exhaust memory. Its exit code is
 //! passed on unchanged. With `KUBE_CREDENTIAL_CACHE_PLUGIN_TIMEOUT` set, a
 //! plugin that has not finished in time is killed (SIGKILL; processes it
@@ -95,11 +98,14 @@ impl PluginError {
 /// Runs `command args…`, capturing stdout. `depth` is this kcc's nesting
 /// level; the child sees `depth + 1`. With a `timeout` the plugin is killed
 /// when it has not exited in time (closing stdout early does not count).
+/// `stderr`: where the plugin's stderr goes instead of kcc's own (a
+/// [`crate::capture::Capture`]); None inherits kcc's.
 pub fn run(
     command: &OsStr,
     args: &[OsString],
     depth: u32,
     timeout: Option<Duration>,
+    stderr: Option<std::fs::File>,
 ) -> Result<PluginRun, PluginError> {
     let shown = command.to_string_lossy().into_owned();
     let started = Instant::now();
@@ -119,7 +125,7 @@ pub fn run(
         // A kcc inside the plugin serves its caller; it is never a background refresher.
         .env_remove(crate::refresh::REFRESHER_ENV)
         .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
+        .stderr(stderr.map_or_else(Stdio::inherit, Stdio::from))
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| match e.kind() {

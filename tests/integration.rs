@@ -8,6 +8,7 @@ mod apiserver;
 mod kube;
 mod secret_service;
 
+mod backoff;
 mod cache;
 mod clear;
 mod cli;

@@ -8,10 +8,13 @@
 //! client asks again; a failed forced refresh serves the cached credential)
 //! and refresh ahead ([`crate::refresh`], a background refresh
 //! when the credential is about to expire; the refresher is this same mode
-//! re-executed, see [`run_refresher`]).
+//! re-executed, see [`run_refresher`]). The miss path also consults the
+//! failure back-off ([`crate::backoff`]) before and after the flight lock:
+//! a request without a terminal, or one that waited for a flight that
+//! failed, gets the recorded failure instead of another plugin run.
 
 use std::ffi::{OsStr, OsString};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use color_eyre::Result;
@@ -26,7 +29,7 @@ use crate::paths::StorePaths;
 use crate::plugin::{self, MAX_RECURSION, RECURSION_ENV};
 use crate::report::ExitWith;
 use crate::store::{self, ForcedRefresh, IndexEntry, Lookup, Store};
-use crate::{heal, refresh};
+use crate::{backoff, heal, refresh};
 
 /// The usage text of the caching personality.
 pub fn usage(name: &str) -> String {
@@ -128,6 +131,19 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
     let healer = healer.or_else(|| {
         store.as_ref().and_then(|s| heal::Healer::new(config.heal, s, &key.text, exec_info_raw.as_deref()))
     });
+    // No storms: a request without a terminal may get the last failure
+    // back instead of another run (see crate::backoff), and so may one that
+    // waited for a flight that failed meanwhile.
+    let mut attempt = store.as_ref().map(|s| {
+        let interactive = backoff::is_interactive(exec_info.interactive, std::io::stdin().is_terminal());
+        backoff::Attempt::new(s, &key.text, command, interactive, config.failure_backoff)
+    });
+    if let Some(replay) = attempt.as_ref().and_then(|a| a.check(&diag)) {
+        return deliver(Ok(Fetched::Replayed(Box::new(replay))), healer.as_ref(), rejected.as_deref(), &diag);
+    }
+    if let Some(attempt) = &mut attempt {
+        attempt.waiting();
+    }
     let _flight = match &store {
         Some(store) => match store.flight(&key.text, depth > 0, &diag) {
             Ok(None) => {
@@ -156,6 +172,15 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
                     }
                     return Ok(code);
                 }
+                if let Some(replay) = attempt.as_ref().and_then(|a| a.check(&diag)) {
+                    drop(lock);
+                    return deliver(
+                        Ok(Fetched::Replayed(Box::new(replay))),
+                        healer.as_ref(),
+                        rejected.as_deref(),
+                        &diag,
+                    );
+                }
                 Some(lock)
             }
             Err(e) => {
@@ -174,7 +199,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         client_pid: h.client().pid,
         why: why.to_string(),
     });
-    let fetched = fetch(&call, store.as_ref(), |meta| meta.forced = forced);
+    let fetched = fetch(&call, store.as_ref(), attempt.as_ref(), |meta| meta.forced = forced);
     deliver(fetched, healer.as_ref(), rejected.as_deref(), &diag)
 }
 
@@ -212,6 +237,7 @@ fn deliver(
             Ok(print_credential(old.as_bytes(), true))
         }
         (Ok(Fetched::PluginFailed(code)), None) => Ok(code),
+        (Ok(Fetched::Replayed(replay)), None) => replay.answer(backoff::now()).map_err(|e| eyre!(e)),
         (Err(e), None) => Err(e),
     }
 }
@@ -220,6 +246,8 @@ fn deliver(
 enum Fetched {
     /// The plugin failed with this exit code; nothing was cached.
     PluginFailed(ExitCode),
+    /// The plugin was not run: its recorded failure answers (see [`backoff`]).
+    Replayed(Box<backoff::Replay>),
     /// A valid credential: the plugin's stdout, and the JSON stored (None:
     /// not cached).
     Credential { stdout: Vec<u8>, stored: Option<String> },
@@ -239,21 +267,55 @@ struct Invocation<'a> {
 
 /// Runs the plugin, validates what it printed and stores it: the miss path,
 /// shared by a foreground miss and the background refresher. `history`
-/// may add refresh bookkeeping to the new index row.
-fn fetch(call: &Invocation<'_>, store: Option<&Store>, history: impl FnOnce(&mut IndexEntry)) -> Result<Fetched> {
+/// may add refresh bookkeeping to the new index row. A foreground miss
+/// passes its `attempt`, which keeps the plugin's stderr and records a
+/// failure; any success ends the key's failure back-off.
+fn fetch(
+    call: &Invocation<'_>,
+    store: Option<&Store>,
+    attempt: Option<&backoff::Attempt>,
+    history: impl FnOnce(&mut IndexEntry),
+) -> Result<Fetched> {
     let Invocation { config, diag, key, command, plugin_args, depth, exec_info } = *call;
     let wanted_api = exec_info.api_version.as_deref();
     let shown = command.to_string_lossy().into_owned();
     diag.debug(|| format!("running '{shown}' with {} argument(s)", plugin_args.len()));
-    let run = plugin::run(command, plugin_args, depth, config.plugin_timeout)?;
+    let capture = attempt.and_then(backoff::Attempt::capture);
+    let child_stderr = capture.as_ref().and_then(|c| c.for_child().ok());
+    let ran = plugin::run(command, plugin_args, depth, config.plugin_timeout, child_stderr);
+    let kept = capture.map(crate::capture::Capture::finish);
+    let failed = |code: u8, error: Option<&str>| {
+        if let Some(attempt) = attempt {
+            attempt.failed(backoff::FailedRun { code, stderr: kept.as_deref(), error }, diag);
+        }
+    };
+    let run = match ran {
+        Ok(run) => run,
+        Err(e) => {
+            failed(e.exit_code(), Some(&e.to_string()));
+            return Err(e.into());
+        }
+    };
     if !run.status.success() {
         let code = plugin::exit_code_of(run.status);
         diag.debug(|| format!("'{shown}' failed ({}); nothing was cached", run.status));
+        failed(code, None);
         return Ok(Fetched::PluginFailed(ExitCode::from(code)));
     }
-    let credential = credential::validate(&run.stdout).map_err(|e| {
-        eyre!("credential plugin '{shown}' did not print a usable ExecCredential: {e}; nothing was cached")
-    })?;
+    let credential = match credential::validate(&run.stdout) {
+        Ok(credential) => credential,
+        Err(e) => {
+            let e =
+                format!("credential plugin '{shown}' did not print a usable ExecCredential: {e}; nothing was cached");
+            failed(1, Some(&e));
+            return Err(eyre!(e));
+        }
+    };
+    if let Some(store) = store
+        && backoff::forget(store, key)
+    {
+        diag.debug(|| "failure back-off: ended by this successful run".into());
+    }
 
     let now = Timestamp::now();
     let (expiry, source) =
@@ -334,7 +396,7 @@ fn run_refresher(call: &Invocation<'_>, store: Option<&Store>, seen: &str) -> Re
         return Ok(ExitCode::SUCCESS);
     }
     let mut ok_expiry = None;
-    let fetched = fetch(call, Some(store), |meta| {
+    let fetched = fetch(call, Some(store), None, |meta| {
         ok_expiry = meta.expiry.parse::<Timestamp>().ok();
         let spacing = ok_expiry.map_or(SignedDuration::ZERO, |t| refresh::success_spacing(t, Timestamp::now()));
         meta.background = Some(store::BackgroundAttempt {
@@ -353,6 +415,8 @@ fn run_refresher(call: &Invocation<'_>, store: Option<&Store>, seen: &str) -> Re
             ("failed", "the plugin's credential could not be cached".to_string(), ExitCode::from(1))
         }
         Ok(Fetched::PluginFailed(code)) => ("failed", "the plugin failed (its stderr is in this log)".into(), code),
+        // Only a foreground miss consults the failure back-off.
+        Ok(Fetched::Replayed(_)) => ("failed", "the plugin was not run".into(), ExitCode::from(1)),
         Err(e) => ("failed", format!("{e}"), ExitCode::from(1)),
     };
     say(&format!("{result}: {detail}"));

@@ -126,9 +126,10 @@ pub fn run(args: ClearArgs) -> Result<ExitCode> {
     let store = Store::new(paths, Backend::File);
     let shown = store.paths.file.display().to_string();
 
-    let removal = match store.remove_where(&diag, args.dry_run, selector.is_everything(), Timestamp::now(), |e, now| {
-        selector.matches(e, now)
-    }) {
+    let now = Timestamp::now();
+    let removal = match store
+        .remove_where(&diag, args.dry_run, selector.is_everything(), now, |e, now| selector.matches(e, now))
+    {
         Ok(removal) => removal,
         Err(RemoveError::Corrupt(why)) => {
             return Err(eyre!(
@@ -138,7 +139,21 @@ pub fn run(args: ClearArgs) -> Result<ExitCode> {
         Err(RemoveError::Io(e)) => return Err(eyre!("cannot clear the cache '{shown}': {e}; check its permissions")),
     };
 
+    // A key's failure back-off goes with it (`--expired` selects credentials
+    // by expiry, which a failure record has none of: it keeps them).
+    let failures = if selector.expired {
+        Vec::new()
+    } else {
+        crate::backoff::remove_where(&store.paths.flight_dir(), args.dry_run, |key| {
+            let entry = EntryInfo { key: key.into(), meta: None, in_file: false, expiry: None, api_version: None };
+            selector.matches(&entry, now)
+        })
+    };
+
     let verb = if args.dry_run { "would remove" } else { "removed" };
+    for key in &failures {
+        println!("{verb} the failure back-off of: {key}");
+    }
     if let Some(why) = &removal.reset_corrupt {
         println!(
             "{verb} the corrupt cache file '{shown}' ({why}): it {} an empty cache",
@@ -150,7 +165,14 @@ pub fn run(args: ClearArgs) -> Result<ExitCode> {
     }
     let n = removal.removed.len();
     let entries = |n: usize| if n == 1 { "entry" } else { "entries" };
-    if removal.total == 0 && removal.reset_corrupt.is_none() {
+    if !failures.is_empty() && removal.removed.is_empty() && removal.reset_corrupt.is_none() {
+        println!(
+            "{verb} the failure back-off of {} key{}; no cached credential {}",
+            failures.len(),
+            if failures.len() == 1 { "" } else { "s" },
+            if removal.total == 0 { "was there" } else { "matched" }
+        );
+    } else if removal.total == 0 && removal.reset_corrupt.is_none() {
         println!("the cache '{shown}' is empty; nothing to remove");
     } else if n == 0 && removal.reset_corrupt.is_none() {
         println!("no cached entry matched; nothing removed ({} {} kept)", removal.total, entries(removal.total));

@@ -109,6 +109,13 @@ pub fn collect(args: &DoctorArgs, env: &Env, now: Timestamp) -> Report {
         e.healing = store.as_ref().and_then(|s| crate::heal::describe_record(&s.served_path(&e.key), now));
     }
 
+    if let Some(store) = &store {
+        for (_, failure) in crate::backoff::list(&store.paths.flight_dir()) {
+            if let Some((message, fix)) = crate::backoff::describe(&failure, config.failure_backoff, now) {
+                findings.warning("failure-backoff", Some(&failure.key), message, fix);
+            }
+        }
+    }
     let healthy = !findings.0.iter().any(|f| f.severity == Severity::Problem);
     Report {
         schema_version: 1,

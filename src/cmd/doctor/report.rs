@@ -52,7 +52,8 @@
 //! `wrapper-not-found`, `plugin-not-found`, `wrapper-without-plugin`,
 //! `relative-plugin-path`, `interactive-always`, `shared-key`,
 //! `kuberc-invalid`, `kuberc-blocks-kcc`, `default-ttl`, `go-leftovers`,
-//! `not-wrapped`.
+//! `not-wrapped`, `failure-backoff` (a key whose plugin kcc does not run for
+//! non-interactive requests now; see `crate::backoff`).
 
 use std::fmt::Write as _;
 
