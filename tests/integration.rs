@@ -24,4 +24,5 @@ mod kubectl;
 mod linkage;
 mod readme;
 mod refresh;
+mod regression;
 mod torture;
