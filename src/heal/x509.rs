@@ -68,9 +68,21 @@ fn time(tag: u8, body: &[u8]) -> Option<i64> {
         (0x18, 14) => digits.to_owned(),
         _ => return None,
     };
-    let stamp =
-        format!("{}-{}-{}T{}:{}:{}Z", &full[..4], &full[4..6], &full[6..8], &full[8..10], &full[10..12], &full[12..14]);
-    stamp.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+    let n = |r: std::ops::Range<usize>| full[r].parse::<i64>().ok();
+    let (y, mo, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
+    let (h, mi, sec) = (n(8..10)?, n(10..12)?, n(12..14)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm): jiff's Timestamp stops
+    // short of 9999-12-31T23:59:59Z, RFC 5280's "no expiration" date.
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec)
 }
 
 /// Reads the validity period and extended key usages of a DER certificate.
