@@ -16,6 +16,7 @@
 //! or after [`LIFETIME_SECS`].
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::path::PathBuf;
@@ -53,6 +54,100 @@ pub fn aws_env(w: &World) -> Vec<(&'static str, String)> {
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/apiserver.py");
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A certificate and its key made by a test with the openssl CLI.
+#[derive(Debug, Clone)]
+pub struct TestCert {
+    /// PEM certificate.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// How [`TestCert::make`] makes a certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct CertSpec<'a> {
+    /// `subjectAltName`, e.g. `IP:127.0.0.1`.
+    pub san: &'a str,
+    /// `basicConstraints=critical,CA:TRUE` (a self-signed CA).
+    pub ca: bool,
+    /// `extendedKeyUsage`, if any (e.g. `clientAuth`).
+    pub eku: Option<&'a str>,
+    /// Valid only in 2020 (long expired) instead of from now for two days.
+    pub expired: bool,
+}
+
+impl TestCert {
+    /// A self-signed EC P-256 certificate in `dir` named `name`.
+    pub fn make(dir: &std::path::Path, name: &str, spec: CertSpec<'_>) -> TestCert {
+        fs::create_dir_all(dir).unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap_or_else(|e| {
+                panic!(
+                    "cannot run openssl ({e}); the TLS tests make their certificates with it (apt-get install openssl)"
+                )
+            });
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let (cert, key, ext) = (format!("{name}.crt"), format!("{name}.key"), format!("{name}.ext"));
+        let mut lines = vec![
+            format!("basicConstraints=critical,CA:{}", if spec.ca { "TRUE" } else { "FALSE" }),
+            format!("subjectAltName={}", spec.san),
+        ];
+        if spec.ca {
+            lines.push("keyUsage=critical,keyCertSign,cRLSign,digitalSignature".into());
+        }
+        if let Some(eku) = spec.eku {
+            lines.push(format!("extendedKeyUsage={eku}"));
+        }
+        fs::write(dir.join(&ext), lines.join("\n") + "\n").unwrap();
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let subj = format!("/CN={name}");
+        if spec.expired {
+            // `openssl req` cannot date a certificate in the past; `openssl ca` can.
+            let csr = format!("{name}.csr");
+            run(&[&["req", "-new"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", &subj]].concat());
+            let db = format!("{name}.index");
+            fs::write(dir.join(&db), "").unwrap();
+            fs::write(dir.join(format!("{name}.serial")), "01\n").unwrap();
+            let conf = format!("{name}.cnf");
+            fs::write(
+                dir.join(&conf),
+                format!("[ca]\ndefault_ca = d\n[d]\ndatabase = {db}\nnew_certs_dir = .\nserial = {name}.serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n"),
+            )
+            .unwrap();
+            run(&[
+                "ca",
+                "-batch",
+                "-selfsign",
+                "-notext",
+                "-config",
+                &conf,
+                "-keyfile",
+                &key,
+                "-in",
+                &csr,
+                "-out",
+                &cert,
+                "-startdate",
+                "20200101000000Z",
+                "-enddate",
+                "20200102000000Z",
+                "-extfile",
+                &ext,
+            ]);
+        } else {
+            let mut args: Vec<&str> = vec!["req", "-x509"];
+            args.extend(ec);
+            args.extend(["-keyout", &key, "-out", &cert, "-days", "2", "-subj", &subj]);
+            for line in &lines {
+                args.extend(["-addext", line.as_str()]);
+            }
+            run(&args);
+        }
+        TestCert { cert: dir.join(cert), key: dir.join(key) }
+    }
+}
 
 /// A running test API server; killed when dropped.
 pub struct ApiServer {
@@ -101,6 +196,13 @@ impl ApiServer {
     /// Starts a server with its state under the world's temp dir; panics with
     /// the server's stderr when it does not come up.
     pub fn start(world: &World) -> ApiServer {
+        ApiServer::start_serving(world, None)
+    }
+
+    /// Starts a server that presents `cert` (a [`TestCert`] the test made)
+    /// instead of its own; [`ApiServer::ca_file`] and `ca_data_base64` are
+    /// then that certificate, as a hand-made cluster's kubeconfig names it.
+    pub fn start_serving(world: &World, cert: Option<&TestCert>) -> ApiServer {
         static SERIAL: AtomicUsize = AtomicUsize::new(0);
         let dir = world.path(&format!("apiserver-{}", SERIAL.fetch_add(1, Ordering::Relaxed)));
         fs::create_dir_all(&dir).unwrap();
@@ -113,6 +215,9 @@ impl ApiServer {
             .args(["--aws-access-key-id", AWS_ACCESS_KEY_ID])
             .args(["--aws-secret-access-key", AWS_SECRET_ACCESS_KEY])
             .args(["--aws-cluster", AWS_CLUSTER])
+            .args(cert.into_iter().flat_map(|c| {
+                [OsStr::new("--server-cert"), c.cert.as_os_str(), OsStr::new("--server-key"), c.key.as_os_str()]
+            }))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -144,7 +249,7 @@ impl ApiServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let ca_file = dir.join("ca.crt");
+        let ca_file = cert.map_or_else(|| dir.join("ca.crt"), |c| c.cert.clone());
         let ca_data_base64 = base64(&fs::read(&ca_file).unwrap());
         ApiServer { child, _stdin: stdin, url: format!("https://127.0.0.1:{port}"), port, ca_file, ca_data_base64, dir }
     }

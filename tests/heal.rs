@@ -277,6 +277,7 @@ mod server_check {
     use kcc::heal::verify::{BOUND, probe};
 
     use super::*;
+    use crate::apiserver::{CertSpec, TestCert};
 
     fn cluster(server: &ApiServer) -> Cluster {
         Cluster {
@@ -324,6 +325,57 @@ mod server_check {
         assert_eq!(probe(&right_name, &cred, BOUND).said, ServerSaid::Status(200));
         let prefixed = Cluster { server: format!("{}/some/prefix", server.url), ..cluster(&server) };
         assert_eq!(probe(&prefixed, &cred, BOUND).said, ServerSaid::Status(404), "the path prefix is kept");
+    }
+
+    /// A server presenting a certificate made here, trusted as the cluster's CA.
+    fn serving(w: &World, name: &str, spec: CertSpec<'_>) -> (ApiServer, Cluster) {
+        let cert = TestCert::make(&w.path("certs"), name, spec);
+        let server = ApiServer::start_serving(w, Some(&cert));
+        server.allow(SECRET);
+        let c = cluster(&server);
+        (server, c)
+    }
+
+    const CA_LEAF: CertSpec<'static> = CertSpec { san: "IP:127.0.0.1", ca: true, eku: None, expired: false };
+
+    #[test]
+    fn a_self_signed_ca_served_as_its_own_leaf_is_accepted_as_client_go_accepts_it() {
+        let w = World::new();
+        let (_server, c) = serving(&w, "ca-leaf", CA_LEAF);
+        let p = probe(&c, &token(SECRET), BOUND);
+        assert_eq!(p.said, ServerSaid::Status(200), "{:?}", p.detail);
+        let named = Cluster { tls_server_name: Some("127.0.0.1".into()), ..c.clone() };
+        assert_eq!(probe(&named, &token(SECRET), BOUND).said, ServerSaid::Status(200));
+        let (_s, c) = serving(&w, "ca-leaf-server-auth", CertSpec { eku: Some("serverAuth"), ..CA_LEAF });
+        assert_eq!(probe(&c, &token(SECRET), BOUND).said, ServerSaid::Status(200), "serverAuth EKU");
+    }
+
+    #[test]
+    fn a_self_signed_ca_leaf_is_still_refused_for_what_client_go_refuses() {
+        let w = World::new();
+        let refused = |c: &Cluster, why: &str, words: &[&str]| {
+            let p = probe(c, &token(SECRET), BOUND);
+            assert_eq!(p.said, ServerSaid::NoAnswer, "{why}");
+            let detail = p.detail.unwrap_or_default();
+            assert!(words.iter().any(|w| detail.contains(w)), "{why}: {detail}");
+        };
+        let (_s1, c) = serving(&w, "ca-leaf-wrong-san", CertSpec { san: "IP:127.0.0.2,DNS:other.example", ..CA_LEAF });
+        refused(&c, "wrong SAN", &["NotValidForName", "not valid for"]);
+        let (_s2, c) = serving(&w, "ca-leaf", CA_LEAF);
+        let wrong_name = Cluster { tls_server_name: Some("api.example".into()), ..c.clone() };
+        refused(&wrong_name, "tls-server-name not in the SAN", &["NotValidForName", "not valid for"]);
+        let (_s3, c) = serving(&w, "ca-leaf-expired", CertSpec { expired: true, ..CA_LEAF });
+        refused(&c, "expired", &["Expired", "expired"]);
+        let (_s4, c) = serving(&w, "ca-leaf-client-only", CertSpec { eku: Some("clientAuth"), ..CA_LEAF });
+        refused(&c, "EKU without serverAuth", &["server authentication"]);
+        // Unknown CA: the cluster names another self-signed CA than the one served.
+        let other = TestCert::make(&w.path("certs"), "other-ca", CA_LEAF);
+        let (_s5, c) = serving(&w, "ca-leaf-2", CA_LEAF);
+        let unknown = Cluster { ca_pem: Some(std::fs::read(&other.cert).unwrap()), ..c };
+        refused(&unknown, "unknown CA", &["UnknownIssuer", "CaUsedAsEndEntity"]);
+        // An ordinary expired leaf (CA:FALSE, itself the configured CA) is refused too.
+        let (_s6, c) = serving(&w, "leaf-expired", CertSpec { ca: false, expired: true, ..CA_LEAF });
+        refused(&c, "expired non-CA", &["Expired", "expired"]);
     }
 
     #[test]

@@ -108,10 +108,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         diag.debug(|| diagnostics::describe(&decision, now));
         if let (Decision::Hit { expiry, .. }, Lookup::Found(json)) = (&decision, &lookup) {
             healer = heal::Healer::new(config.heal, store, &key.text, exec_info_raw.as_deref());
-            if healer
-                .as_mut()
-                .is_some_and(|h| h.on_hit(json, exec_info_raw.as_deref(), &command.to_string_lossy(), now, &diag))
-            {
+            if healer.as_mut().is_some_and(|h| h.on_hit(json, exec_info_raw.as_deref(), &key.text, now, &diag)) {
                 rejected = Some(json.clone());
             } else {
                 let code = print_credential(json.as_bytes(), true);

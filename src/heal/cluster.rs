@@ -15,14 +15,17 @@
 //! Runs only on a re-ask from a client that is not client-go, never on a
 //! first ask: the hit path does not read a kubeconfig.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::Family;
-use crate::config::ENV_USER;
-use crate::kubeconfig::merge as kubeconfig_read;
+use crate::config::{Config, ENV_USER};
+use crate::credential::ExecInfo;
+use crate::kubeconfig::merge::{self as kubeconfig_read, Exec};
 use crate::platform::Os;
+use crate::{key, plugin};
 
 /// How to reach one API server (client-go's `rest.Config` subset that
 /// matters for one authenticated GET).
@@ -130,11 +133,12 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The cluster the client talks to, or why kcc cannot know it. `plugin` is
-/// the plugin command kcc runs: a kubeconfig user is only taken for this
-/// call's when its exec section runs that command, so a user of the same
+/// The cluster the client talks to, or why kcc cannot know it. `call_key`
+/// is this call's cache key: a kubeconfig user is only taken for this
+/// call's when its exec section gives that same key ([`exec_key`]: the same
+/// plugin, arguments, key variables and apiVersion), so a user of the same
 /// name in another kubeconfig never receives this credential.
-pub fn find(exec_info: Option<&str>, family: Family, plugin: &str) -> Result<Found, String> {
+pub fn find(exec_info: Option<&str>, family: Family, call_key: &str) -> Result<Found, String> {
     if let Some(cluster) = exec_info
         .and_then(|raw| serde_json::from_str::<RawExecInfo>(raw).ok())
         .and_then(|i| i.spec)
@@ -151,7 +155,9 @@ pub fn find(exec_info: Option<&str>, family: Family, plugin: &str) -> Result<Fou
         )
     })?;
     let files = kubeconfig_read::locations(&[], std::env::var_os("KUBECONFIG"), etcetera::home_dir().ok(), Os::CURRENT);
-    from_kubeconfigs(&files.into_iter().map(|(p, _)| p).collect::<Vec<_>>(), &user, plugin)
+    let info = ExecInfo::parse(exec_info);
+    let files: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
+    from_kubeconfigs(&files, &user, call_key, &info, |name| std::env::var_os(name))
         .map_err(|e| format!("the {} client passed no cluster: {e}", family.as_str()))
 }
 
@@ -173,9 +179,43 @@ struct RawNamedCluster {
     cluster: Option<RawCluster>,
 }
 
+/// The cache key a call through `exec` computes, seen from a call that got
+/// `info` as its `KUBERNETES_EXEC_INFO` and `env` as its environment (the
+/// exec env is already in it when the call came through that exec); None
+/// when the exec does not run kcc's cache, or its settings are invalid.
+///
+/// The apiVersion counts only when the call told it (client-node sets no
+/// exec info, so its key has none and neither has this one); the server is
+/// the call's (None: kcc only looks in kubeconfigs when the exec info
+/// carried no cluster).
+pub fn exec_key(exec: &Exec, info: &ExecInfo, env: impl Fn(&str) -> Option<OsString>) -> Option<String> {
+    let mut argv = vec![OsString::from(&exec.command)];
+    argv.extend(exec.args.iter().flatten().map(OsString::from));
+    let (rest, levels) = plugin::unwrap_self(&argv);
+    if levels == 0 {
+        return None;
+    }
+    let (command, args) = rest.split_first()?;
+    let lookup = |name: &str| exec.env_value(name).map(OsString::from).or_else(|| env(name));
+    let key_env = Config::from_lookup(lookup).ok()?.key_env;
+    let info = ExecInfo {
+        api_version: info.api_version.as_ref().and(exec.api_version.clone().filter(|a| !a.is_empty())),
+        server: info.server.clone(),
+        interactive: None,
+    };
+    Some(key::for_call(command, args, &key_env, lookup, &info).text)
+}
+
 /// The one cluster the contexts of `user` use, merged as client-go merges
-/// (the first file defining a name wins); `user`'s exec must run `plugin`.
-pub fn from_kubeconfigs(files: &[PathBuf], user: &str, plugin: &str) -> Result<Found, String> {
+/// (the first file defining a name wins); `user`'s exec must give
+/// `call_key` ([`exec_key`] with the call's `info` and `env`).
+pub fn from_kubeconfigs(
+    files: &[PathBuf],
+    user: &str,
+    call_key: &str,
+    info: &ExecInfo,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Found, String> {
     let mut clusters: Vec<(String, RawCluster, PathBuf)> = Vec::new();
     let mut contexts: Vec<(String, kubeconfig_read::Context)> = Vec::new();
     let mut users: Vec<kubeconfig_read::NamedUser> = Vec::new();
@@ -199,14 +239,15 @@ pub fn from_kubeconfigs(files: &[PathBuf], user: &str, plugin: &str) -> Result<F
         }
     }
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let runs_plugin = users
-        .iter()
-        .find(|u| u.name == user)
-        .and_then(|u| u.user.as_ref())
-        .and_then(|u| u.exec.as_ref())
-        .is_some_and(|e| e.command == plugin || e.args.iter().flatten().any(|a| a == plugin));
-    if !runs_plugin {
-        return Err(format!("no user '{user}' running '{plugin}' in {}", shown.join(", ")));
+    let exec = users.iter().find(|u| u.name == user).and_then(|u| u.user.as_ref()).and_then(|u| u.exec.as_ref());
+    let Some(exec) = exec else {
+        return Err(format!("no user '{user}' with an exec section in {}", shown.join(", ")));
+    };
+    if exec_key(exec, info, env).as_deref() != Some(call_key) {
+        return Err(format!(
+            "user '{user}' in {} runs another plugin command, arguments or key variables than this call (a same-named user of another kubeconfig)",
+            shown.join(", ")
+        ));
     }
     let mut used: Vec<&str> = contexts
         .iter()
@@ -238,6 +279,7 @@ pub fn from_kubeconfigs(files: &[PathBuf], user: &str, plugin: &str) -> Result<F
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
 
     #[test]
     fn base64_decodes_standard_and_wrapped_text() {
@@ -262,19 +304,88 @@ mod tests {
         );
     }
 
+    fn call_key(cmd: &str, args: &[&str], user: &str, info: &ExecInfo) -> String {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let env = |n: &str| (n == ENV_USER).then(|| OsString::from(user));
+        let key_env = Config::from_lookup(env).unwrap().key_env;
+        key::for_call(OsStr::new(cmd), &args, &key_env, env, info).text
+    }
+
+    fn no_env(_: &str) -> Option<OsString> {
+        None
+    }
+
     #[test]
     fn the_kubeconfig_gives_the_one_cluster_of_the_user_and_refuses_to_guess() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
-        std::fs::write(&a, "clusters:\n- name: c1\n  cluster: {server: 'https://one', certificate-authority: ca.pem}\n- name: c2\n  cluster: {server: 'https://two'}\ncontexts:\n- name: x\n  context: {cluster: c1, user: u}\n- name: y\n  context: {cluster: c2, user: shared}\n- name: z\n  context: {cluster: c1, user: shared}\nusers:\n- name: u\n  user: {exec: {command: kcc-cache, args: [plug, x]}}\n- name: shared\n  user: {exec: {command: plug}}\n- name: other\n  user: {exec: {command: kcc-cache, args: [other-plugin]}}\n").unwrap();
+        std::fs::write(&a, "clusters:\n- name: c1\n  cluster: {server: 'https://one', certificate-authority: ca.pem}\n- name: c2\n  cluster: {server: 'https://two'}\ncontexts:\n- name: x\n  context: {cluster: c1, user: u}\n- name: y\n  context: {cluster: c2, user: shared}\n- name: z\n  context: {cluster: c1, user: shared}\nusers:\n- name: u\n  user: {exec: {command: kcc-cache, args: [plug, x], env: [{name: KUBE_CREDENTIAL_CACHE_USER, value: u}]}}\n- name: shared\n  user: {exec: {command: kcc-cache, args: [plug], env: [{name: KUBE_CREDENTIAL_CACHE_USER, value: shared}]}}\n- name: bare\n  user: {exec: {command: plug, args: [x]}}\n").unwrap();
         std::fs::write(dir.path().join("ca.pem"), "PEM").unwrap();
-        let found = from_kubeconfigs(std::slice::from_ref(&a), "u", "plug").unwrap();
+        let info = ExecInfo::default();
+        let found =
+            from_kubeconfigs(std::slice::from_ref(&a), "u", &call_key("plug", &["x"], "u", &info), &info, no_env)
+                .unwrap();
         assert_eq!(found.cluster.server, "https://one");
         assert_eq!(found.cluster.ca_pem.as_deref(), Some(&b"PEM"[..]), "relative to the kubeconfig's directory");
-        let err = from_kubeconfigs(std::slice::from_ref(&a), "shared", "plug").unwrap_err();
+        let err = from_kubeconfigs(
+            std::slice::from_ref(&a),
+            "shared",
+            &call_key("plug", &[], "shared", &info),
+            &info,
+            no_env,
+        )
+        .unwrap_err();
         assert!(err.contains("2 clusters"), "{err}");
-        let err = from_kubeconfigs(std::slice::from_ref(&a), "u", "other-plugin").unwrap_err();
-        assert!(err.contains("no user 'u' running 'other-plugin'"), "a same-named user running another plugin: {err}");
-        assert!(from_kubeconfigs(&[a], "nobody", "plug").unwrap_err().contains("no user 'nobody'"));
+        for (cmd, args) in [("plug", &["y"][..]), ("plug", &[]), ("other", &["x"]), ("x", &[])] {
+            let err = from_kubeconfigs(std::slice::from_ref(&a), "u", &call_key(cmd, args, "u", &info), &info, no_env)
+                .unwrap_err();
+            assert!(err.contains("runs another plugin command"), "a same-named user running {cmd} {args:?}: {err}");
+        }
+        let err =
+            from_kubeconfigs(std::slice::from_ref(&a), "bare", &call_key("plug", &["x"], "bare", &info), &info, no_env)
+                .unwrap_err();
+        assert!(err.contains("runs another plugin command"), "a user not going through kcc: {err}");
+        assert!(from_kubeconfigs(&[a], "nobody", "k", &info, no_env).unwrap_err().contains("no user 'nobody'"));
+    }
+
+    #[test]
+    fn the_exec_key_is_the_key_a_call_through_that_exec_computes() {
+        let exec = |yaml: &str| serde_yml::from_str::<Exec>(yaml).unwrap();
+        let v1 = ExecInfo { api_version: Some("client.authentication.k8s.io/v1".into()), ..ExecInfo::default() };
+        let none = ExecInfo::default();
+        let e = exec(
+            "{command: kcc-cache, args: [plug.sh, cluster-a], apiVersion: client.authentication.k8s.io/v1, env: [{name: KUBE_CREDENTIAL_CACHE_USER, value: admin}]}",
+        );
+        assert_eq!(exec_key(&e, &v1, no_env).unwrap(), call_key("plug.sh", &["cluster-a"], "admin", &v1));
+        assert_eq!(
+            exec_key(&e, &none, no_env).unwrap(),
+            call_key("plug.sh", &["cluster-a"], "admin", &none),
+            "client-node tells no apiVersion"
+        );
+        assert_ne!(
+            exec_key(&e, &v1, no_env).unwrap(),
+            call_key("plug.sh", &["cluster-b"], "admin", &v1),
+            "other arguments"
+        );
+        let beta = ExecInfo { api_version: Some("client.authentication.k8s.io/v1beta1".into()), ..ExecInfo::default() };
+        assert_ne!(
+            exec_key(&e, &beta, no_env).unwrap(),
+            call_key("plug.sh", &["cluster-a"], "admin", &beta),
+            "another apiVersion"
+        );
+        let wrapped_twice = exec(
+            "{command: /usr/bin/kcc, args: [cache, kcc-cache, --, plug.sh, cluster-a], apiVersion: client.authentication.k8s.io/v1, env: [{name: KUBE_CREDENTIAL_CACHE_USER, value: admin}]}",
+        );
+        assert_eq!(exec_key(&wrapped_twice, &v1, no_env), exec_key(&e, &v1, no_env));
+        // The key variables (a list the exec env itself may set) count as in the call.
+        let listed = exec(
+            "{command: kcc-cache, args: [plug.sh, cluster-a], env: [{name: KUBE_CREDENTIAL_CACHE_USER, value: admin}, {name: KUBE_CREDENTIAL_CACHE_CACHEKEY_ENV_LIST, value: MY_PROFILE}]}",
+        );
+        let dev = |n: &str| (n == "MY_PROFILE").then(|| OsString::from("dev"));
+        let prod = |n: &str| (n == "MY_PROFILE").then(|| OsString::from("prod"));
+        assert_ne!(exec_key(&listed, &none, dev), exec_key(&listed, &none, prod));
+        assert_ne!(exec_key(&listed, &none, dev), exec_key(&e, &none, dev));
+        assert_eq!(exec_key(&exec("{command: plug.sh, args: [cluster-a]}"), &v1, no_env), None, "not through kcc");
+        assert_eq!(exec_key(&exec("{command: kcc-cache}"), &v1, no_env), None, "no plugin named");
     }
 }

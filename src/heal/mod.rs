@@ -66,10 +66,14 @@ use crate::store::Store;
 
 pub mod cluster;
 #[cfg(target_os = "linux")]
+pub mod proxy;
+#[cfg(target_os = "linux")]
 pub mod verify;
 #[cfg(not(target_os = "linux"))]
 #[path = "verify_none.rs"]
 pub mod verify;
+#[cfg(target_os = "linux")]
+pub mod x509;
 
 /// At most one forced refresh per key within this interval.
 pub const HEAL_INTERVAL: SignedDuration = SignedDuration::from_secs(30);
@@ -542,13 +546,14 @@ impl Healer {
     /// the API server first when the decision says so: true when the
     /// credential must be refreshed. Every decision on a re-ask is explained
     /// on the debug output; a first ask costs nothing beyond the record read.
-    /// `plugin` is the plugin command (to recognise its user in a kubeconfig).
-    pub fn on_hit(&mut self, json: &str, exec_info: Option<&str>, plugin: &str, now: Timestamp, diag: &Diag) -> bool {
+    /// `call_key` is this call's cache key (to recognise its user in a
+    /// kubeconfig: only a user whose exec gives the same key is this call's).
+    pub fn on_hit(&mut self, json: &str, exec_info: Option<&str>, call_key: &str, now: Timestamp, diag: &Diag) -> bool {
         let mut ask = Ask { client: self.client, family: self.family, can_verify: true, entry: entry_id(json) };
         let mut action = decide(&ask, self.previous.as_ref(), now);
         let mut unknown_cluster = None;
         if action == Action::Verify {
-            match cluster::find(exec_info, self.family, plugin) {
+            match cluster::find(exec_info, self.family, call_key) {
                 Ok(found) => {
                     diag.debug(|| {
                         format!(

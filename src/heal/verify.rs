@@ -12,7 +12,7 @@
 //! Honours what client-go honours for the request: the cluster's CA
 //! (`certificate-authority[-data]`, else the system's roots),
 //! `tls-server-name`, `insecure-skip-tls-verify`, `proxy-url`, else
-//! `HTTPS_PROXY`/`https_proxy` minus `NO_PROXY`/`no_proxy`. Proxies are
+//! the proxy environment as Go reads it ([`super::proxy`]). Proxies are
 //! HTTP CONNECT proxies (`http://[user:pass@]host:port`); a `socks5://` or
 //! `https://` proxy is not supported: the server is then not asked and the
 //! cached credential is served.
@@ -31,6 +31,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use super::ServerSaid;
 use super::cluster::Cluster;
+use super::proxy::{self, Route};
 
 /// The whole check, from the first DNS lookup to the status line.
 pub const BOUND: Duration = Duration::from_secs(2);
@@ -131,30 +132,18 @@ fn parse_url(url: &str, default_scheme: &str) -> Result<Url, String> {
     Ok(Url { tls, host, port, prefix: path.to_owned(), auth })
 }
 
-/// The proxy for `server`: the cluster's `proxy-url`, else the environment
-/// (as Go's `http.ProxyFromEnvironment`: HTTPS_PROXY for https servers,
-/// NO_PROXY exceptions, loopback never proxied).
-fn proxy_for(cluster: &Cluster, server: &Url, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+/// The proxy for `server`: the cluster's `proxy-url` (always, as client-go
+/// uses it), else what Go's `ProxyFromEnvironment` picks ([`proxy::route`]).
+/// Err when Go would refuse the request.
+fn proxy_for(cluster: &Cluster, server: &Url, env: impl Fn(&str) -> Option<String>) -> Result<Option<String>, String> {
     if let Some(p) = &cluster.proxy_url {
-        return Some(p.clone());
+        return Ok(Some(p.clone()));
     }
-    let get = |upper: &str| env(upper).or_else(|| env(&upper.to_ascii_lowercase())).filter(|v| !v.is_empty());
-    let proxy = if server.tls { get("HTTPS_PROXY") } else { get("HTTP_PROXY") }?;
-    if server.host == "localhost" || server.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
-        return None;
+    match proxy::route(server.tls, &server.host, server.port, env) {
+        Route::Direct => Ok(None),
+        Route::Proxy(p) => Ok(Some(p)),
+        Route::Refused(why) => Err(why.to_owned()),
     }
-    if let Some(no) = get("NO_PROXY") {
-        for pat in no.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let pat_host = pat.rsplit_once(':').map_or(pat, |(h, _)| h);
-            if pat == "*"
-                || server.host == pat_host.trim_start_matches('.')
-                || server.host.ends_with(&format!(".{}", pat_host.trim_start_matches('.')))
-            {
-                return None;
-            }
-        }
-    }
-    Some(proxy)
 }
 
 fn remaining(deadline: Instant) -> Result<Duration, String> {
@@ -266,22 +255,30 @@ fn tls_config(cluster: &Cluster, secret: Secret) -> Result<rustls::ClientConfig,
         builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
     } else {
         let mut roots = rustls::RootCertStore::empty();
+        let mut root_ders = Vec::new();
         match &cluster.ca_pem {
             Some(pem) => {
                 for cert in CertificateDer::pem_slice_iter(pem) {
                     let cert = cert.map_err(|_| "the cluster's certificate authority is not PEM")?;
-                    roots.add(cert).map_err(|e| format!("the cluster's certificate authority: {e}"))?;
+                    roots.add(cert.clone()).map_err(|e| format!("the cluster's certificate authority: {e}"))?;
+                    root_ders.push(cert);
                 }
             }
             None => {
                 let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
+                let (added, _) = roots.add_parsable_certificates(found.certs.iter().cloned());
+                if added > 0 {
+                    root_ders = found.certs;
+                }
             }
         }
         if roots.is_empty() {
             return Err("no certificate authority to trust".into());
         }
-        builder.with_root_certificates(roots)
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| format!("TLS: {e}"))?;
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(LikeGo { webpki, roots: root_ders }))
     };
     match secret.cert {
         Some((certs, key)) => builder.with_client_auth_cert(certs, key).map_err(|e| format!("client certificate: {e}")),
@@ -293,7 +290,7 @@ fn request(cluster: &Cluster, json: &str, deadline: Instant) -> Result<u16, Stri
     let url = parse_url(&cluster.server, "https").map_err(|e| format!("server '{}': {e}", cluster.server))?;
     let secret = secret_of(json)?;
     let token = secret.token.clone();
-    let proxy = proxy_for(cluster, &url, |n| std::env::var(n).ok());
+    let proxy = proxy_for(cluster, &url, |n| std::env::var(n).ok())?;
     let tcp = match &proxy {
         Some(p) => tunnel(p, &url, deadline)?,
         None => connect(&url.host, url.port, deadline)?,
@@ -326,6 +323,62 @@ fn request(cluster: &Cluster, json: &str, deadline: Instant) -> Result<u16, Stri
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     tls.write_all(req.as_bytes()).map_err(|e| format!("TLS: {e}"))?;
     read_status(&mut tls)
+}
+
+/// The server check of client-go (Go's crypto/x509 `Certificate.Verify`):
+/// webpki's, except for a server certificate that is byte for byte one of
+/// the trusted roots. Go takes such a certificate as a chain of length one
+/// (`opts.Roots.contains(leaf)`) after checking its validity period, its
+/// extended key usage and the name, whatever its basic constraints say —
+/// hand-made clusters serve a self-signed `CA:TRUE` certificate and name it
+/// in `certificate-authority-data`; webpki refuses it (`CaUsedAsEndEntity`).
+/// Unknown critical extensions are refused in both (webpki's parse).
+#[derive(Debug)]
+struct LikeGo {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    /// The trusted roots as configured (DER), to recognise one served as the leaf.
+    roots: Vec<CertificateDer<'static>>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for LikeGo {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if !self.roots.iter().any(|r| r.as_ref() == end_entity.as_ref()) {
+            return self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        }
+        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        super::x509::check_root_as_leaf(end_entity, now).map_err(rustls::Error::General)?;
+        rustls::client::verify_server_name(&parsed, server_name)?;
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// `insecure-skip-tls-verify: true`: any server certificate is accepted
@@ -387,27 +440,17 @@ mod tests {
     }
 
     #[test]
-    fn the_proxy_environment_is_read_as_go_reads_it() {
-        let server = parse_url("https://api.corp.example:6443", "https").unwrap();
+    fn the_clusters_proxy_url_wins_over_the_environment() {
         let env = |vars: &'static [(&'static str, &'static str)]| {
             move |n: &str| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
         };
+        let server = parse_url("https://10.1.2.3:6443", "https").unwrap();
         let none = Cluster::default();
-        assert_eq!(proxy_for(&none, &server, env(&[("https_proxy", "http://p:1")])).as_deref(), Some("http://p:1"));
-        assert_eq!(
-            proxy_for(&none, &server, env(&[("HTTP_PROXY", "http://p:1")])),
-            None,
-            "https servers use HTTPS_PROXY"
-        );
-        assert_eq!(proxy_for(&none, &server, env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", ".example")])), None);
-        assert_eq!(
-            proxy_for(&none, &server, env(&[("HTTPS_PROXY", "http://p:1"), ("no_proxy", "corp.example")])),
-            None
-        );
+        let vars = &[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", "10.0.0.0/8")];
+        assert_eq!(proxy_for(&none, &server, env(vars)), Ok(None), "NO_PROXY CIDR");
         let local = parse_url("https://127.0.0.1:1", "https").unwrap();
-        assert_eq!(proxy_for(&none, &local, env(&[("HTTPS_PROXY", "http://p:1")])), None, "loopback is never proxied");
         let own = Cluster { proxy_url: Some("http://mine:2".into()), ..Cluster::default() };
-        assert_eq!(proxy_for(&own, &local, env(&[])).as_deref(), Some("http://mine:2"), "proxy-url wins");
+        assert_eq!(proxy_for(&own, &local, env(vars)), Ok(Some("http://mine:2".into())), "proxy-url wins");
     }
 
     #[test]

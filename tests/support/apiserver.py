@@ -370,12 +370,19 @@ def main():
     parser.add_argument("--aws-access-key-id", help="accept aws eks get-token tokens signed with this key id")
     parser.add_argument("--aws-secret-access-key", help="also verify the SigV4 signature with this secret")
     parser.add_argument("--aws-cluster", default="", help="cluster name (x-k8s-aws-id) for signature checks")
+    parser.add_argument("--server-cert", help="serve this certificate (PEM) instead of the one signed by ca.crt")
+    parser.add_argument("--server-key", help="the key of --server-cert (PEM)")
     options = parser.parse_args()
 
     os.makedirs(options.dir, exist_ok=True)
     make_certificates(options.dir)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(os.path.join(options.dir, "server.crt"), os.path.join(options.dir, "server.key"))
+    # A test's own certificate (a self-signed CA served as the leaf, an
+    # expired one, a wrong name): made by the test, served as given.
+    context.load_cert_chain(
+        options.server_cert or os.path.join(options.dir, "server.crt"),
+        options.server_key or os.path.join(options.dir, "server.key"),
+    )
     # Client certificates are asked for but optional (bearer tokens are the norm).
     context.verify_mode = ssl.CERT_OPTIONAL
     context.load_verify_locations(os.path.join(options.dir, "ca.crt"))
