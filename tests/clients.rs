@@ -68,8 +68,21 @@ struct Setup {
 }
 
 fn setup(token: &str, heal: bool, plugin_body: Option<&str>, interactive: bool) -> Setup {
+    setup_serving(token, heal, plugin_body, interactive, None)
+}
+
+/// [`setup`] with a server presenting a certificate made by `cert` (see
+/// [`crate::apiserver::TestCert`]), which the kubeconfig names as its CA.
+fn setup_serving(
+    token: &str,
+    heal: bool,
+    plugin_body: Option<&str>,
+    interactive: bool,
+    cert: Option<crate::apiserver::CertSpec<'_>>,
+) -> Setup {
     let w = World::new();
-    let server = ApiServer::start(&w);
+    let cert = cert.map(|spec| crate::apiserver::TestCert::make(&w.path("certs"), "server", spec));
+    let server = ApiServer::start_serving(&w, cert.as_ref());
     server.allow(token);
     let plugin = w.plugin("plug", &credential("v1", token, Some(&in_secs(3600))), 0.0);
     let plugin = match plugin_body {
@@ -179,8 +192,12 @@ fn node_five_concurrent_first_requests_run_the_plugin_as_often_as_without_healin
 /// application reloads its config. Through kcc it recovers: kcc asks the
 /// server with the cached token, gets 401 and runs the plugin.
 fn recovers_after_revocation(client: Client) {
+    recovers_after_revocation_serving(client, None)
+}
+
+fn recovers_after_revocation_serving(client: Client, cert: Option<crate::apiserver::CertSpec<'_>>) {
     let (old, new) = ("kcc-clients-old-token-3c4d", "kcc-clients-new-token-5e6f");
-    let s = setup(old, true, None, false);
+    let s = setup_serving(old, true, None, false, cert);
     let child = s.command(client, "revoke").stdout(std::process::Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !s.state.join("ready").exists() {
@@ -208,6 +225,23 @@ fn python_reloading_after_the_server_revoked_the_token_recovers() {
 #[test]
 fn node_reloading_after_the_server_revoked_the_token_recovers() {
     recovers_after_revocation(Client::Node);
+}
+
+/// Issue 20 item 1: a hand-made cluster serving a self-signed `CA:TRUE`
+/// certificate that its kubeconfig names as `certificate-authority-data`.
+/// The client accepts it; kcc's check must too, or the reload after the
+/// revocation is served the revoked token again (ok=1 fail=2).
+const CA_AS_LEAF: crate::apiserver::CertSpec<'static> =
+    crate::apiserver::CertSpec { san: "IP:127.0.0.1", ca: true, eku: None, expired: false };
+
+#[test]
+fn python_reloading_after_revocation_recovers_when_the_server_certificate_is_its_own_ca() {
+    recovers_after_revocation_serving(Client::Python, Some(CA_AS_LEAF));
+}
+
+#[test]
+fn node_reloading_after_revocation_recovers_when_the_server_certificate_is_its_own_ca() {
+    recovers_after_revocation_serving(Client::Node, Some(CA_AS_LEAF));
 }
 
 /// The plugin works once and then fails (no terminal to prompt on): every
