@@ -242,3 +242,42 @@ fn heal_check_ignores_a_no_proxy_cidr() {
     run(None);
     assert_eq!(seen.lock().unwrap().clone(), ["CONNECT 10.255.255.1:6443 HTTP/1.1"]);
 }
+
+/// Issue 21 item 8: a relative `KUBE_CREDENTIAL_CACHE_FILE` in a group
+/// project directory (2775) turned it into 0700 and dropped its setgid bit.
+/// kcc tightens only its own default directory now; a store in a directory
+/// others can write to is refused (the credential served uncached) and the
+/// directory is left exactly as it was.
+#[cfg(unix)]
+#[test]
+fn secure_dir_changes_a_directory_it_does_not_own() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode_of = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    for (file, mode) in [("cache.json", 0o2775), ("ABSOLUTE", 0o770), ("ABSOLUTE", 0o3777)] {
+        let mut w = World::new();
+        let project = w.path("project");
+        fs::create_dir_all(&project).unwrap();
+        fs::set_permissions(&project, fs::Permissions::from_mode(mode)).unwrap();
+        let file = if file == "ABSOLUTE" { project.join("cache.json").display().to_string() } else { file.into() };
+        w.set_env("KUBE_CREDENTIAL_CACHE_FILE", &file);
+        let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+        for _ in 0..2 {
+            let out = w.cmd("kcc-cache").arg(&plugin).current_dir(&project).output().unwrap();
+            assert!(ok(&out).contains(SECRET), "{file} {mode:o}: served");
+            let err = stderr(&out);
+            assert!(err.contains(&project.display().to_string()), "{file} {mode:o}: names the directory: {err}");
+            assert!(err.contains("writable by") && err.contains("KUBE_CREDENTIAL_CACHE_FILE"), "{err}");
+        }
+        assert_eq!(mode_of(&project), mode, "{file}: not kcc's to change");
+        assert_eq!(fs::read_dir(&project).unwrap().count(), 0, "{file} {mode:o}: nothing written there");
+        assert_eq!(w.runs("plug"), 2, "{file} {mode:o}: nothing cached");
+    }
+    // The default directory kcc creates is private, and is cached in.
+    let w = World::new();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    for _ in 0..2 {
+        assert_eq!(stderr(&w.cache(&[plugin.to_str().unwrap()])), "");
+    }
+    assert_eq!(mode_of(w.store_file().parent().unwrap()), 0o700);
+    assert_eq!(w.runs("plug"), 1);
+}

@@ -406,7 +406,10 @@ fn permissions(
                     "the cache directory '{d}' (mode {}) is writable by other users: they can replace the cache file",
                     octal(m.mode())
                 ),
-                format!("chmod 700 '{d}'"),
+                format!(
+                    "chmod 700 '{d}' if it is yours alone; if others share it on purpose, set {} to a file in a directory only you can write to (kcc serves uncached until then)",
+                    config::ENV_FILE
+                ),
             );
         }
     }

@@ -382,13 +382,16 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// whoever can write there can replace the store (and kubectl would act with
 /// their credential), plant symlinks or hold kcc's lock files.
 ///
-/// A directory that is ours and writable by group or others is repaired to
-/// 0700; the returned message says so (shown once as a warning: afterwards
-/// the directory is private). A directory writable by others that is not ours,
-/// or is shared on purpose (sticky, like `/tmp`), is refused with an error
-/// naming it: changing it is not kcc's business, so the credential is then
-/// served uncached.
-pub fn secure_dir(dir: &Path) -> io::Result<Option<String>> {
+/// Only kcc's own directory (`own`: the default location, which kcc
+/// creates 0700) is repaired when it is ours and writable by group or
+/// others: to 0700, and the returned message says so (shown once as a
+/// warning: afterwards the directory is private). Any other directory
+/// others can write to — one named through `KUBE_CREDENTIAL_CACHE_FILE`
+/// (a 2775 project directory, the current directory of a relative path),
+/// another user's, or one shared on purpose (sticky, like `/tmp`) — is
+/// refused with an error naming it and is never changed: its mode is
+/// somebody's decision, so the credential is served uncached instead.
+pub fn secure_dir(dir: &Path, own: bool) -> io::Result<Option<String>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -399,12 +402,17 @@ pub fn secure_dir(dir: &Path) -> io::Result<Option<String>> {
         }
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
-        if meta.uid() != me || mode & 0o1000 != 0 {
+        if !own || meta.uid() != me || mode & 0o1000 != 0 {
+            let why = if !own && meta.uid() == me && mode & 0o1000 == 0 {
+                ", and kcc changes only the directory it creates itself"
+            } else {
+                ""
+            };
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(
-                    "the cache directory {} is writable by other users (mode {mode:04o}, owner uid {}) and kcc will not keep credentials there; set KUBE_CREDENTIAL_CACHE_FILE to a file in a private directory",
-                    dir.display(),
+                    "the cache directory {} is writable by other users (mode {mode:04o}, owner uid {}) and kcc will not keep credentials there{why}; set KUBE_CREDENTIAL_CACHE_FILE to a file in a directory only you can write to (or unset it for the default)",
+                    shown_absolute(dir).display(),
                     meta.uid()
                 ),
             ));
@@ -417,9 +425,19 @@ pub fn secure_dir(dir: &Path) -> io::Result<Option<String>> {
     }
     #[cfg(not(unix))]
     {
-        let _ = dir;
+        let _ = (dir, own);
         Ok(None)
     }
+}
+
+/// `dir` as an absolute path for messages (a relative store path means the
+/// current directory, which `.` does not name).
+#[cfg(unix)]
+fn shown_absolute(dir: &Path) -> std::path::PathBuf {
+    if dir.is_absolute() {
+        return dir.to_path_buf();
+    }
+    std::env::current_dir().map_or_else(|_| dir.to_path_buf(), |cwd| cwd.join(dir).components().collect())
 }
 
 /// Removes temporary files that [`write_atomic`] left for `target` when it

@@ -417,7 +417,7 @@ impl Store {
     fn prepare_dir(&self, diag: &Diag) -> io::Result<()> {
         let dir = self.paths.dir();
         file::ensure_dir(dir)?;
-        if let Some(repaired) = file::secure_dir(dir)? {
+        if let Some(repaired) = file::secure_dir(dir, self.paths.own_dir)? {
             diag.warn(&repaired);
         }
         Ok(())
