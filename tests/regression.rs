@@ -281,3 +281,146 @@ fn secure_dir_changes_a_directory_it_does_not_own() {
     assert_eq!(mode_of(w.store_file().parent().unwrap()), 0o700);
     assert_eq!(w.runs("plug"), 1);
 }
+
+/// Issue 21 item 4: expiry timestamps kubectl accepts failed the call through
+/// kcc ("is not an RFC 3339 time", exit 1): `9999-12-31T23:59:59Z` (beyond
+/// jiff's range), 13-digit fractions. kcc now reads them as Go's
+/// `time.Parse(time.RFC3339, …)` does (what client-go's `metav1.Time`
+/// uses). Judged by the real kubectl: for each value, kubectl running the
+/// plugin itself and kubectl running it through kcc (a miss, then a hit)
+/// succeed or fail alike.
+#[test]
+fn timestamps_kubectl_accepts_fail_the_call() {
+    let w = World::new();
+    let server = ApiServer::start(&w);
+    server.allow(SECRET);
+    // JSON values of status.expirationTimestamp.
+    let stamps = [
+        r#""2099-01-01T00:00:00Z""#,
+        r#""9999-12-31T23:59:59Z""#,
+        r#""9999-12-31T23:59:59.999999999Z""#,
+        r#""9999-12-31T23:59:59-23:59""#,
+        r#""2099-01-01T00:00:00.1234567890123Z""#,
+        r#""2099-01-01T00:00:00.000000000000000000000000001Z""#,
+        r#""2099-01-01T00:00:00,5Z""#,
+        r#""2099-01-01T00:00:00.Z""#,
+        r#""2099-01-01t00:00:00Z""#,
+        r#""2099-01-01T00:00:00z""#,
+        r#""2099-01-01T00:00:60Z""#,
+        r#""2099-01-01T24:00:00Z""#,
+        r#""2099-01-01T00:60:00Z""#,
+        r#""2099-01-01T1:00:00Z""#,
+        r#""2099-1-01T00:00:00Z""#,
+        r#""2099-01-1T00:00:00Z""#,
+        r#""2099-13-01T00:00:00Z""#,
+        r#""2099-00-01T00:00:00Z""#,
+        r#""2099-01-32T00:00:00Z""#,
+        r#""2099-02-29T00:00:00Z""#,
+        r#""2096-02-29T00:00:00Z""#,
+        r#""2099-01-01T00:00:00+05:30""#,
+        r#""2099-01-01T00:00:00-00:00""#,
+        r#""2099-01-01T00:00:00+24:00""#,
+        r#""2099-01-01T00:00:00+23:60""#,
+        r#""2099-01-01T00:00:00+25:00""#,
+        r#""2099-01-01T00:00:00+23:61""#,
+        r#""2099-01-01T00:00:00+0530""#,
+        r#""2099-01-01T00:00:00+05""#,
+        r#""2099-01-01T00:00:00""#,
+        r#""2099-01-01 00:00:00Z""#,
+        r#""2099-01-01T00:00:00Z ""#,
+        r#"" 2099-01-01T00:00:00Z""#,
+        r#""+2099-01-01T00:00:00Z""#,
+        r#""20990-01-01T00:00:00Z""#,
+        r#""2099-01-01T00:00:00\u005a""#,
+        r#""0000-01-01T00:00:00Z""#,
+        r#""0001-01-01T00:00:00Z""#,
+        r#""2020-01-01T00:00:00Z""#,
+        r#""""#,
+        "null",
+        "1234567890",
+    ];
+    let plugin = w.script("stamp.sh", "cat \"$1\"");
+    let plugin = plugin.to_str().unwrap();
+    let mut rows = Vec::new();
+    for (i, stamp) in stamps.iter().enumerate() {
+        let out = w.path(&format!("stamp{i}.json"));
+        fs::write(
+            &out,
+            format!(
+                r#"{{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{{"token":"{SECRET}","expirationTimestamp":{stamp}}}}}"#
+            ),
+        )
+        .unwrap();
+        let out = out.to_str().unwrap();
+        let direct = w.path(&format!("direct{i}.kubeconfig"));
+        kube::write_kubeconfig(&direct, &server, &kube::ExecUser::new(plugin).args([out]));
+        let through = w.path(&format!("kcc{i}.kubeconfig"));
+        kube::write_kubeconfig(&through, &server, &kube::ExecUser::new("kcc-cache").args([plugin, out]));
+        let alone = kube::get_version(&w, &direct);
+        let miss = kube::get_version(&w, &through);
+        let hit = kube::get_version(&w, &through);
+        let verdict = |o: &std::process::Output| o.status.success();
+        eprintln!(
+            "{stamp:58} kubectl {:5} kcc miss {:5} hit {:5} {}",
+            verdict(&alone),
+            verdict(&miss),
+            verdict(&hit),
+            stderr(&miss).lines().find(|l| l.contains("kcc")).unwrap_or("")
+        );
+        rows.push((*stamp, verdict(&alone), verdict(&miss), verdict(&hit)));
+    }
+    let differ: Vec<_> = rows.iter().filter(|(_, a, m, h)| a != m || a != h).collect();
+    assert!(differ.is_empty(), "kcc decides differently from kubectl (stamp, kubectl, miss, hit): {differ:?}");
+    // The issue's cases are ones kubectl accepts (else this test proves nothing).
+    for accepted in [r#""9999-12-31T23:59:59Z""#, r#""2099-01-01T00:00:00.1234567890123Z""#] {
+        assert!(rows.iter().any(|(s, a, ..)| *s == accepted && *a), "kubectl accepts {accepted}");
+    }
+    assert!(rows.iter().any(|(_, a, ..)| !a), "and some are refused");
+}
+
+/// Issue 21 item 5: a plugin printing `Note: {"status":{"token":…` got
+/// `began with: 'Note: {"status":{"token":"SECRET…` on stderr, and a
+/// bare-token plugin its whole token. kcc now describes unusable output
+/// (its length, the kind of its first bytes, where a JSON object starts)
+/// and never quotes it, nor a credential's fields that could be a token.
+#[test]
+fn a_token_quoted_in_an_error() {
+    let good = |status: &str| {
+        format!(r#"{{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{status}}}"#)
+    };
+    let cases = [
+        ("note-then-cut-json", format!(r#"Note: {{"status":{{"token":"{SECRET}"#)),
+        ("note-then-json", format!("Note: using profile prod\n{}", good(&format!(r#"{{"token":"{SECRET}"}}"#)))),
+        ("bare-token", format!("{SECRET}\n")),
+        ("html", format!("<html><body>{SECRET}</body></html>")),
+        ("kind", format!(r#"{{"kind":"{SECRET}","apiVersion":"client.authentication.k8s.io/v1"}}"#)),
+        ("api-version", format!(r#"{{"kind":"ExecCredential","apiVersion":"{SECRET}"}}"#)),
+        ("expiry", good(&format!(r#"{{"token":"t","expirationTimestamp":"{SECRET}"}}"#))),
+    ];
+    for debug in ["0", "1"] {
+        for (name, output) in &cases {
+            let mut w = World::new();
+            w.set_env("KUBE_CREDENTIAL_CACHE_DEBUG", debug);
+            let plugin = w.plugin("plug", output, 0.0);
+            let out = w.cache(&[plugin.to_str().unwrap()]);
+            assert_eq!(out.status.code(), Some(1), "{name}: refused");
+            let err = stderr(&out);
+            assert!(err.contains("did not print a usable ExecCredential"), "{name}: {err}");
+            // (Not its first characters: "kcc-test-" also starts the world's temp dir.)
+            for part in [&SECRET[9..19], &SECRET[19..]] {
+                assert!(!err.contains(part), "{name} (debug {debug}): '{part}' of the token is quoted: {err}");
+            }
+            for file in w.files().iter().filter(|f| f.starts_with(&w.cache_home)) {
+                let text = fs::read(file).unwrap_or_default();
+                assert!(!String::from_utf8_lossy(&text).contains(SECRET), "{name}: in {}", file.display());
+            }
+            if name.starts_with("note") {
+                let at = format!("a JSON object starts at byte {}", output.find('{').unwrap());
+                assert!(err.contains(&at), "{name}: says where the JSON starts: {err}");
+            }
+            if *name == "bare-token" {
+                assert!(err.contains(&format!("{} bytes", SECRET.len() + 1)), "{name}: says how long: {err}");
+            }
+        }
+    }
+}
