@@ -424,3 +424,166 @@ fn a_token_quoted_in_an_error() {
         }
     }
 }
+
+#[cfg(unix)]
+/// Runs `cmd` and returns its output, failing the test when it has not
+/// finished within `limit` (the command is killed: a hang is the bug).
+fn output_within(cmd: &mut std::process::Command, limit: Duration, what: &str) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    // Its own process group, so a hung call is killed with every child.
+    cmd.process_group(0);
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            // The group this test made: the shell and the kcc under it.
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            panic!("{what}: still running after {limit:?} (hung)");
+        }
+    }
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string; mkfifo only reads it.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
+#[cfg(unix)]
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// Issue 21 item 2: a FIFO at any file kcc opens in the store (the store,
+/// the index, the lock, a key's flight lock, its healing and failure
+/// records) hung `kcc cache` — the plugin never ran —, `kcc doctor` and
+/// `kcc clear` forever. Now each is refused as "not a regular file" naming
+/// it, the credential is served (exit 0), nothing is written through or
+/// over the FIFO, and doctor and clear answer.
+#[cfg(unix)]
+#[test]
+fn store_path_never_checked_to_be_a_regular_file_a_fifo_hangs_nothing() {
+    let limit = Duration::from_secs(15);
+    for what in ["cache.json", "cache.index.json", "cache.lock", "flight.lock", "flight.served", "flight.failed"] {
+        let w = World::new();
+        let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+        let dir = w.store_file().parent().unwrap().to_path_buf();
+        ok(&w.cache(&[plugin.to_str().unwrap()]));
+        let hash = fs::read_dir(dir.join("cache.flight"))
+            .unwrap()
+            .flatten()
+            .find_map(|e| e.file_name().to_str()?.strip_suffix(".lock").map(str::to_owned))
+            .expect("a flight lock");
+        let fifo = match what.strip_prefix("flight.") {
+            Some(ext) => dir.join("cache.flight").join(format!("{hash}.{ext}")),
+            None => dir.join(what),
+        };
+        // A miss every time (the store holds nothing), so every file is consulted.
+        fs::remove_file(w.store_file()).unwrap();
+        let _ = fs::remove_file(&fifo);
+        mkfifo(&fifo);
+        for direct in [false, true] {
+            let mut cmd = if direct { w.cmd_direct("kcc-cache") } else { w.cmd("kcc-cache") };
+            cmd.arg(&plugin);
+            let out = output_within(&mut cmd, limit, &format!("kcc-cache with a FIFO at {what}"));
+            assert!(out.status.success(), "{what}: served anyway: {}", stderr(&out));
+            assert!(stdout(&out).contains(SECRET), "{what}: the plugin's credential");
+            if ["cache.json", "cache.index.json", "cache.lock", "flight.lock"].contains(&what) {
+                let err = stderr(&out);
+                assert!(
+                    err.contains(&fifo.display().to_string()) && err.contains("not a regular file"),
+                    "{what}: {err}"
+                );
+            }
+        }
+        assert!(is_fifo(&fifo), "{what}: the FIFO is never replaced");
+        let doctor = output_within(w.cmd("kcc").args(["doctor", "--json"]), limit, "doctor");
+        if ["cache.json", "cache.index.json", "cache.lock"].contains(&what) {
+            assert!(stdout(&doctor).contains("not a regular file"), "{what}: doctor reports it: {}", stdout(&doctor));
+        }
+        let clear = output_within(w.cmd("kcc").arg("clear"), limit, "clear");
+        if ["cache.json", "cache.index.json", "cache.lock"].contains(&what) {
+            assert!(!clear.status.success(), "{what}: clear cannot clear");
+            let err = stderr(&clear);
+            assert!(err.contains(&fifo.display().to_string()) && err.contains("not a regular file"), "{what}: {err}");
+        }
+        assert!(is_fifo(&fifo), "{what}: the FIFO is never replaced");
+    }
+}
+
+/// Issue 21 item 2: a device node as `KUBE_CREDENTIAL_CACHE_FILE` (as root,
+/// `=/dev/null`, a natural attempt to disable caching) was *replaced* by a
+/// JSON file holding the token. Here a node with /dev/null's numbers stands
+/// in for the real one: it stays a device, nothing is created beside it,
+/// and every call runs the plugin and serves its credential.
+#[cfg(unix)]
+#[test]
+fn store_path_never_checked_to_be_a_regular_file_a_device_node_is_never_replaced() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::FileTypeExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip("needs root to make a device node");
+        return;
+    }
+    let mut w = World::new();
+    let devdir = w.path("dev");
+    fs::create_dir_all(&devdir).unwrap();
+    let node = devdir.join("null");
+    let c = std::ffi::CString::new(node.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string; mknod only reads it.
+    assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) }, 0);
+    w.set_env("KUBE_CREDENTIAL_CACHE_FILE", node.to_str().unwrap());
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    for _ in 0..2 {
+        let out = output_within(w.cmd("kcc-cache").args([&plugin]), Duration::from_secs(15), "kcc-cache");
+        assert!(ok(&out).contains(SECRET));
+        let err = stderr(&out);
+        assert!(err.contains(node.to_str().unwrap()) && err.contains("not a regular file"), "{err}");
+        assert!(err.contains("KUBE_CREDENTIAL_CACHE_BACKEND=none"), "says how to turn caching off: {err}");
+    }
+    assert_eq!(w.runs("plug"), 2, "nothing cached");
+    assert!(fs::symlink_metadata(&node).unwrap().file_type().is_char_device(), "still the device node");
+    let beside: Vec<_> = fs::read_dir(&devdir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(beside, [std::ffi::OsString::from("null")], "nothing created beside it");
+    let doctor = output_within(w.cmd("kcc").arg("doctor"), Duration::from_secs(15), "doctor");
+    assert!(stdout(&doctor).contains("not a regular file"), "{}", stdout(&doctor));
+    let clear = output_within(w.cmd("kcc").arg("clear"), Duration::from_secs(15), "clear");
+    assert!(!clear.status.success() && stderr(&clear).contains("not a regular file"), "{}", stderr(&clear));
+    assert!(fs::symlink_metadata(&node).unwrap().file_type().is_char_device(), "still the device node");
+}
+
+/// Issue 21 item 2 (the peers' "no store" mode, int128/kubelogin #1285):
+/// `KUBE_CREDENTIAL_CACHE_BACKEND=none` runs the plugin on every call,
+/// passes its output through and writes nothing; doctor says so.
+#[test]
+fn store_path_never_checked_to_be_a_regular_file_backend_none_is_a_pass_through() {
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_BACKEND", "none");
+    let cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    let plugin = w.plugin("plug", &cred, 0.0);
+    for _ in 0..3 {
+        let out = w.cache(&[plugin.to_str().unwrap()]);
+        assert_eq!(ok(&out).trim_end(), cred, "the plugin's output, untouched");
+        assert_eq!(stderr(&out), "");
+    }
+    assert_eq!(w.runs("plug"), 3, "the plugin runs every time");
+    assert!(!w.cache_home.join("kube-credential-cache").exists(), "nothing written");
+    let failing = w.script("failing", "echo 'kcc-test: no' >&2; exit 7");
+    let out = w.cache(&[failing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(7), "its exit code");
+    let doctor = w.cmd("kcc").args(["doctor", "--json"]).output().unwrap();
+    let report: Json = serde_json::from_slice(&doctor.stdout).expect("doctor --json");
+    assert_eq!(report["backend"]["setting"], "none", "{report}");
+    assert!(report["backend"]["reason"].as_str().unwrap().contains("not cached"), "{report}");
+    assert!(!w.cache_home.join("kube-credential-cache").exists(), "doctor writes nothing either");
+}
