@@ -423,6 +423,22 @@ fn a_token_quoted_in_an_error() {
             }
         }
     }
+    // Cache content: a store whose JSON has the wrong shape is reported by
+    // position, never by quoting it (serde's type errors quote the value).
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_DEBUG", "1");
+    fs::create_dir_all(w.store_file().parent().unwrap()).unwrap();
+    fs::write(w.store_file(), format!(r#"{{"credentials":"{SECRET}"}}"#)).unwrap();
+    let plugin = w.plugin("plug", &credential("v1", "fresh-token", Some(&in_secs(3600))), 0.0);
+    let doctor = w.cmd("kcc").arg("doctor").output().unwrap();
+    let call = w.cache(&[plugin.to_str().unwrap()]);
+    assert!(stderr(&call).contains("not the shape of a credential store"), "{}", stderr(&call));
+    assert!(stdout(&doctor).contains("not the shape of a credential store"), "{}", stdout(&doctor));
+    for text in [stderr(&call), stdout(&doctor), stderr(&doctor)] {
+        for part in [&SECRET[9..19], &SECRET[19..]] {
+            assert!(!text.contains(part), "the store's content is quoted: {text}");
+        }
+    }
 }
 
 #[cfg(unix)]

@@ -151,7 +151,7 @@ fn first_value(bytes: &[u8]) -> Result<String, String> {
     let mut values = serde_json::Deserializer::from_slice(bytes).into_iter::<&RawValue>();
     match values.next() {
         Some(Ok(value)) => Ok(value.get().to_owned()),
-        Some(Err(e)) => Err(e.to_string()),
+        Some(Err(e)) => Err(json_error(&e)),
         None => Err("entry without a value".into()),
     }
 }
@@ -384,7 +384,7 @@ pub fn find<'a>(bytes: &'a [u8], key: &str) -> Result<Option<&'a RawValue>, Stri
         return Ok(None);
     }
     if !bytes.starts_with(LAYOUT_HEADER) {
-        let parsed: BorrowedFile<'a> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let parsed: BorrowedFile<'a> = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
         return Ok(parsed.credentials.and_then(|mut c| c.remove(key)));
     }
     let needle = needle_of(key)?;
@@ -395,7 +395,7 @@ pub fn find<'a>(bytes: &'a [u8], key: &str) -> Result<Option<&'a RawValue>, Stri
     let mut values = serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<&RawValue>();
     match values.next() {
         Some(Ok(value)) => Ok(Some(value)),
-        Some(Err(e)) => Err(e.to_string()),
+        Some(Err(e)) => Err(json_error(&e)),
         None => Err("entry without a value".into()),
     }
 }
@@ -447,8 +447,21 @@ pub fn parse_all(bytes: &[u8]) -> Result<Entries, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Entries::new());
     }
-    let parsed: OwnedFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let parsed: OwnedFile = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
     Ok(parsed.credentials.unwrap_or_default())
+}
+
+/// Why store content did not parse, without quoting it: serde's syntax
+/// errors name a position only, but its type errors quote the value
+/// (`invalid type: string "<the token>", expected a map`), and a store can
+/// hold anything — a credential pasted in the wrong place included.
+pub fn json_error(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => {
+            format!("not the shape of a credential store at line {} column {}", e.line(), e.column())
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// Serialises entries in the one-entry-per-line layout.
@@ -648,6 +661,16 @@ mod tests {
             e.insert("the key".into(), raw(r#"{"b":2}"#));
             fs::write(&path, render(&e)).unwrap();
             assert_eq!(lookup(&path, "the key").unwrap(), Found::Entry(r#"{"b":2}"#.into()), "pad {pad}");
+        }
+    }
+
+    #[test]
+    fn a_corrupt_store_is_described_without_quoting_it() {
+        for bad in [&br#"{"credentials":"the-secret"}"#[..], br#"{"credentials":{"k":"x"}} the-secret"#, b"the-secret"]
+        {
+            let why = parse_all(bad).unwrap_err();
+            assert!(!why.contains("the-secret"), "{why}");
+            assert!(find(bad, "k").is_err_and(|why| !why.contains("the-secret")));
         }
     }
 
