@@ -375,9 +375,11 @@ pub fn load(path: &Path) -> Option<Failure> {
 }
 
 /// Removes the record of `key` (a success ends the back-off). Returns
-/// whether there was one.
+/// whether there was one. Anything but a regular file there is left alone
+/// (kcc never touches a FIFO or a device node in its store).
 pub fn forget(store: &Store, key: &str) -> bool {
-    std::fs::remove_file(record_path(store, key)).is_ok()
+    let path = record_path(store, key);
+    file::refuse_non_regular_at(&path).is_ok() && std::fs::remove_file(path).is_ok()
 }
 
 /// Every record in `flight_dir` (for `kcc doctor`), by key.

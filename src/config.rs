@@ -58,7 +58,7 @@ pub const SETTINGS: &[SettingInfo] = &[
     SettingInfo {
         name: ENV_BACKEND,
         default: "auto",
-        meaning: "where credentials are stored: file, keyring, kernel (Linux), or auto (the keyring when a running, unlocked Secret Service or the Keychain answers, else on Linux the kernel keyring when usable, else the file)",
+        meaning: "where credentials are stored: file, keyring, kernel (Linux), auto (the keyring when a running, unlocked Secret Service or the Keychain answers, else on Linux the kernel keyring when usable, else the file), or none (no cache: the plugin runs on every call and nothing is stored)",
     },
     SettingInfo {
         name: ENV_FILE,
@@ -148,6 +148,9 @@ pub enum BackendChoice {
     Keyring,
     /// The Linux kernel keyring only.
     Kernel,
+    /// No store at all: a pass-through that runs the plugin on every call
+    /// (CI jobs, debugging a plugin; kubelogin's "no store" mode).
+    None,
 }
 
 impl BackendChoice {
@@ -158,6 +161,7 @@ impl BackendChoice {
             BackendChoice::File => "file",
             BackendChoice::Keyring => "keyring",
             BackendChoice::Kernel => "kernel",
+            BackendChoice::None => "none",
         }
     }
 }
@@ -257,11 +261,12 @@ impl Config {
                 "file" => BackendChoice::File,
                 "keyring" => BackendChoice::Keyring,
                 "kernel" => BackendChoice::Kernel,
+                "none" => BackendChoice::None,
                 _ => {
                     return Err(ConfigError {
                         variable: ENV_BACKEND,
                         value: v,
-                        problem: "expected one of 'auto', 'file', 'keyring', 'kernel' (e.g. KUBE_CREDENTIAL_CACHE_BACKEND=file)"
+                        problem: "expected one of 'auto', 'file', 'keyring', 'kernel', 'none' (e.g. KUBE_CREDENTIAL_CACHE_BACKEND=file)"
                             .into(),
                     });
                 }

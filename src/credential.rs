@@ -5,6 +5,8 @@
 //! Only what kcc needs is modelled; the credential itself is kept as the
 //! plugin printed it, so fields kcc does not know reach kubectl untouched.
 
+pub mod rfc3339;
+
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
@@ -86,9 +88,9 @@ impl CredentialHead {
         serde_json::from_str(json).ok()
     }
 
-    /// The reported expiry, if it parses.
+    /// The reported expiry, if it parses (as kubectl parses it: [`rfc3339`]).
     pub fn expiry(&self) -> Option<Timestamp> {
-        self.status.expiration_timestamp.as_deref().and_then(|t| t.parse().ok())
+        self.status.expiration_timestamp.as_deref().and_then(|t| rfc3339::parse(t).ok())
     }
 }
 
@@ -118,22 +120,28 @@ pub struct ValidCredential {
 }
 
 /// Checks that `output` is an ExecCredential with a token or a client
-/// certificate/key pair. The error never quotes a secret: it says what was
-/// missing and shows only the start of output that is not JSON at all.
+/// certificate/key pair. The error never quotes what could be a secret: it
+/// says what was missing, describes output that is not JSON
+/// ([`describe_output`]) and shows a field's value only when it has the
+/// shape that field should have ([`shown_if`]).
 pub fn validate(output: &[u8]) -> Result<ValidCredential, InvalidCredential> {
     let value: serde_json::Value = serde_json::from_slice(output)
-        .map_err(|e| InvalidCredential(format!("its output is not JSON ({e}); it began with: {}", preview(output))))?;
+        .map_err(|e| InvalidCredential(format!("its output is not JSON ({e}): {}", describe_output(output))))?;
     let obj = value
         .as_object()
         .ok_or_else(|| InvalidCredential("its output is JSON but not an object (expected an ExecCredential)".into()))?;
     let kind = obj.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     if kind != "ExecCredential" {
-        return Err(InvalidCredential(format!("its output has kind '{kind}', expected 'ExecCredential'")));
+        return Err(InvalidCredential(format!(
+            "its output has kind {}, expected 'ExecCredential'",
+            shown_if(kind, looks_like_kind)
+        )));
     }
     let api_version = obj.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("").to_string();
     if !api_version.starts_with(API_GROUP) {
         return Err(InvalidCredential(format!(
-            "its output has apiVersion '{api_version}', expected '{API_GROUP}v1' or '{API_GROUP}v1beta1'"
+            "its output has apiVersion {}, expected '{API_GROUP}v1' or '{API_GROUP}v1beta1'",
+            shown_if(&api_version, looks_like_api_version)
         )));
     }
     let status = obj.get("status").and_then(|s| s.as_object()).ok_or_else(|| {
@@ -150,36 +158,108 @@ pub fn validate(output: &[u8]) -> Result<ValidCredential, InvalidCredential> {
     }
     let reported_expiry = match status.get("expirationTimestamp") {
         None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) if s.is_empty() => None,
-        Some(serde_json::Value::String(s)) => Some(s.parse::<Timestamp>().map_err(|e| {
-            InvalidCredential(format!("its status.expirationTimestamp '{s}' is not an RFC 3339 time ({e})"))
+        // An empty string is what kubectl refuses too (Go's time.Parse fails).
+        Some(serde_json::Value::String(s)) => Some(rfc3339::parse(s).map_err(|e| {
+            InvalidCredential(format!(
+                "its status.expirationTimestamp {} is not a time kubectl accepts ({e}; expected RFC 3339 such as '2026-01-02T15:04:05Z')",
+                shown_if(s, looks_like_time)
+            ))
         })?),
         Some(_) => return Err(InvalidCredential("its status.expirationTimestamp is not a string".into())),
     };
     Ok(ValidCredential { value, api_version, reported_expiry, is_client_cert: !has_token })
 }
 
-/// Shows the start of non-JSON output so the user can see what the plugin
-/// printed instead (a help text, an HTML error page, a prompt). Output that
-/// parsed as JSON is never quoted: it could hold a secret — and neither is
-/// output that merely starts like JSON: a credential cut short (a plugin
-/// killed mid-write, a full pipe) is not valid JSON but still holds its token.
-fn preview(output: &[u8]) -> String {
-    const MAX: usize = 80;
-    if looks_like_json(output) {
-        return "'{…' (not shown: it looks like cut-off JSON and may hold a secret)".into();
+/// Describes output that is not JSON without quoting any of it: a bare
+/// token, a note followed by the credential (`Note: {"status":{"token":…`)
+/// or a credential cut short all hold a secret, and a help text or an HTML
+/// page cannot be told apart from them safely. What is said — the length,
+/// the lines, the kind of the first bytes and where a JSON object starts —
+/// is enough to tell a plugin that printed something before its JSON from
+/// one that printed no JSON at all.
+pub fn describe_output(output: &[u8]) -> String {
+    if output.is_empty() {
+        return "it printed nothing".into();
     }
-    let text = String::from_utf8_lossy(&output[..output.len().min(MAX * 4)]);
-    let mut shown: String = text.chars().take(MAX).map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if text.chars().count() > MAX || output.len() > MAX * 4 {
-        shown.push('…');
+    let lines = output.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+    let start = output.iter().position(|b| !b.is_ascii_whitespace());
+    let first = match start.map(|i| output[i]) {
+        None => "only whitespace".to_string(),
+        Some(b'{' | b'[') => "JSON that is cut off or malformed".to_string(),
+        Some(b'<') => "'<' (an HTML or XML page?)".to_string(),
+        Some(b) if b.is_ascii_alphanumeric() => "letters or digits".to_string(),
+        Some(b) if b.is_ascii_punctuation() => format!("the punctuation '{}'", b as char),
+        Some(b) if b.is_ascii() => "a control character".to_string(),
+        Some(_) => {
+            if std::str::from_utf8(&output[start.unwrap_or(0)..]).is_ok() {
+                "non-ASCII text".to_string()
+            } else {
+                "bytes that are not UTF-8 text".to_string()
+            }
+        }
+    };
+    let mut described =
+        format!("{} bytes on {lines} line{}, beginning with {first}", output.len(), if lines == 1 { "" } else { "s" });
+    if let Some(at) = output.iter().position(|&b| b == b'{')
+        && Some(at) != start
+    {
+        described.push_str(&format!(
+            "; a JSON object starts at byte {at} (did the plugin print a note on stdout before its ExecCredential? notes belong on stderr)"
+        ));
     }
-    if output.is_empty() { "(nothing)".into() } else { format!("'{}'", shown.trim_end()) }
+    described.push_str(" — not shown, as it may hold a token");
+    described
 }
 
-/// Whether `output` starts like a JSON object or array (after whitespace).
-fn looks_like_json(output: &[u8]) -> bool {
-    matches!(output.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
+/// `value` quoted when `shape` says it is what the field should look like,
+/// else only described: a field can hold anything, a token included.
+fn shown_if(value: &str, shape: fn(&str) -> bool) -> String {
+    if value.is_empty() {
+        "'' (empty or missing)".into()
+    } else if shape(value) {
+        format!("'{value}'")
+    } else {
+        format!(
+            "(a {}-character value, not shown: it does not look like one and may hold a secret)",
+            value.chars().count()
+        )
+    }
+}
+
+/// A Kubernetes kind: a capitalised word (`Status`, `ExecCredentials`).
+fn looks_like_kind(s: &str) -> bool {
+    s.len() <= 40 && s.starts_with(|c: char| c.is_ascii_uppercase()) && s.chars().all(|c| c.is_ascii_alphabetic())
+}
+
+/// An apiVersion: `[group/]v1`, `v1beta1`, `v2alpha3`.
+fn looks_like_api_version(s: &str) -> bool {
+    let version = s.rsplit_once('/').map_or(s, |(group, v)| {
+        if group.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-') { v } else { "" }
+    });
+    s.len() <= 64
+        && version.strip_prefix('v').is_some_and(|rest| {
+            let digits = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+            digits.len() < rest.len()
+                && ["", "alpha", "beta"].iter().any(|stage| {
+                    digits.strip_prefix(stage).is_some_and(|n| {
+                        if stage.is_empty() {
+                            n.is_empty()
+                        } else {
+                            !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
+                        }
+                    })
+                })
+        })
+}
+
+/// Something meant as a time: a year and a dash first, time characters only.
+fn looks_like_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.len() <= 64
+        && b.len() > 5
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || ":.,+- ".contains(c))
 }
 
 /// Where an entry's expiry came from.
@@ -228,6 +308,20 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_quoted_only_when_they_have_their_shape() {
+        assert!(looks_like_kind("Status") && !looks_like_kind("kcc-test-secret") && !looks_like_kind("eyJhbGciOi1"));
+        for good in ["v1", "v1beta1", "client.authentication.k8s.io/v2alpha3", "apps/v1"] {
+            assert!(looks_like_api_version(good), "{good}");
+        }
+        for bad in ["kcc-test-secret-token", "v1x", "v", "a/b/vbeta", "eyJhbGciOiJSUzI1NiJ9/v1x", "v1alpha"] {
+            assert!(!looks_like_api_version(bad), "{bad}");
+        }
+        assert!(looks_like_time("2026-13-01T00:00:00Z") && !looks_like_time("kcc-test-secret-token-7f3a9c"));
+        let err = validate(br#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"t","expirationTimestamp":"2026-02-30T00:00:00Z"}}"#).unwrap_err().0;
+        assert!(err.contains("'2026-02-30T00:00:00Z'") && err.contains("day out of range"), "{err}");
+    }
+
+    #[test]
     fn zero_and_absent_expiry_get_the_default_ttl() {
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let day = SignedDuration::from_hours(24);
@@ -242,9 +336,12 @@ mod tests {
     #[test]
     fn garbage_is_refused_without_panicking() {
         assert!(validate(b"").is_err());
-        assert!(validate(b"<html>").unwrap_err().0.contains("<html>"));
+        let html = validate(b"<html>secret-part</html>").unwrap_err().0;
+        assert!(!html.contains("secret-part") && html.contains("HTML") && html.contains("24 bytes"), "{html}");
         let cut = validate(br#" {"status":{"token":"secret-part"#).unwrap_err().0;
-        assert!(!cut.contains("secret-part") && cut.contains("cut-off JSON"), "{cut}");
+        assert!(!cut.contains("secret-part") && cut.contains("cut off"), "{cut}");
+        let note = validate(b"Note: {\"status\":{\"token\":\"secret-part\"}}").unwrap_err().0;
+        assert!(!note.contains("secret-part") && note.contains("a JSON object starts at byte 6"), "{note}");
         assert!(
             validate(br#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{}}"#)
                 .is_err()

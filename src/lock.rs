@@ -7,7 +7,8 @@
 //! Guarantees: advisory locks die with their holder (a SIGKILLed kcc never
 //! leaves a lock that blocks anyone); lock files are opened close-on-exec (std
 //! does that on every open), so a plugin child never inherits one; lock files
-//! are created 0600 and never hold data, so leaving them behind is harmless.
+//! are created 0600 and never hold data, so leaving them behind is harmless;
+//! a lock path that is not a regular file (a FIFO, a device) is refused.
 //!
 //! fs4's trait methods share their names with std's inherent `File::lock`
 //! (Rust ≥ 1.89); method syntax would call std's, so they are called as
@@ -94,15 +95,17 @@ impl Drop for FileLock {
     }
 }
 
+/// Opens (creating 0600) a lock file: never through a symlink (a lock file
+/// replaced by one must not make kcc create or lock a file elsewhere), and
+/// only a regular file (a FIFO or device node there is refused, see
+/// [`crate::store::file::open_regular`]).
 fn open_lock_file(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        // O_NOFOLLOW: a lock file replaced by a symlink must not make kcc
-        // create or lock a file elsewhere.
-        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        options.mode(0o600);
     }
-    options.open(path)
+    crate::store::file::open_regular(&mut options, path)
 }

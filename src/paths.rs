@@ -23,6 +23,11 @@ pub const STORE_FILE: &str = "cache.json";
 pub struct StorePaths {
     /// The JSON file in the Go kcc's shape: `{"credentials": {KEY: ExecCredential}}`.
     pub file: PathBuf,
+    /// Whether the store's directory is kcc's own: the default location
+    /// (`<user cache dir>/kube-credential-cache`), which kcc creates and so
+    /// may repair. A directory named through `KUBE_CREDENTIAL_CACHE_FILE`
+    /// belongs to whoever made it; kcc never changes its mode.
+    pub own_dir: bool,
 }
 
 impl StorePaths {
@@ -30,12 +35,12 @@ impl StorePaths {
     /// read into `configured`) or the platform's cache directory.
     pub fn resolve(configured: Option<&OsString>) -> Result<StorePaths, String> {
         if let Some(file) = configured {
-            return Ok(StorePaths { file: PathBuf::from(file) });
+            return Ok(StorePaths { file: PathBuf::from(file), own_dir: false });
         }
         let base = etcetera::base_strategy::choose_native_strategy().map_err(|e| {
             format!("cannot find the user cache directory ({e}); set HOME or KUBE_CREDENTIAL_CACHE_FILE")
         })?;
-        Ok(StorePaths { file: base.cache_dir().join(APP_DIR).join(STORE_FILE) })
+        Ok(StorePaths { file: base.cache_dir().join(APP_DIR).join(STORE_FILE), own_dir: true })
     }
 
     /// The directory holding the store and its companions.

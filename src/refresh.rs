@@ -217,9 +217,9 @@ fn open_log(path: &Path) -> io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        options.mode(0o600);
     }
-    options.open(path)
+    file::open_regular(&mut options, path)
 }
 
 /// Starts the detached refresher: kcc itself, same plugin command line.

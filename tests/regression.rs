@@ -242,3 +242,364 @@ fn heal_check_ignores_a_no_proxy_cidr() {
     run(None);
     assert_eq!(seen.lock().unwrap().clone(), ["CONNECT 10.255.255.1:6443 HTTP/1.1"]);
 }
+
+/// Issue 21 item 8: a relative `KUBE_CREDENTIAL_CACHE_FILE` in a group
+/// project directory (2775) turned it into 0700 and dropped its setgid bit.
+/// kcc tightens only its own default directory now; a store in a directory
+/// others can write to is refused (the credential served uncached) and the
+/// directory is left exactly as it was.
+#[cfg(unix)]
+#[test]
+fn secure_dir_changes_a_directory_it_does_not_own() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode_of = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    for (file, mode) in [("cache.json", 0o2775), ("ABSOLUTE", 0o770), ("ABSOLUTE", 0o3777)] {
+        let mut w = World::new();
+        let project = w.path("project");
+        fs::create_dir_all(&project).unwrap();
+        fs::set_permissions(&project, fs::Permissions::from_mode(mode)).unwrap();
+        let file = if file == "ABSOLUTE" { project.join("cache.json").display().to_string() } else { file.into() };
+        w.set_env("KUBE_CREDENTIAL_CACHE_FILE", &file);
+        let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+        for _ in 0..2 {
+            let out = w.cmd("kcc-cache").arg(&plugin).current_dir(&project).output().unwrap();
+            assert!(ok(&out).contains(SECRET), "{file} {mode:o}: served");
+            let err = stderr(&out);
+            assert!(err.contains(&project.display().to_string()), "{file} {mode:o}: names the directory: {err}");
+            assert!(err.contains("writable by") && err.contains("KUBE_CREDENTIAL_CACHE_FILE"), "{err}");
+        }
+        assert_eq!(mode_of(&project), mode, "{file}: not kcc's to change");
+        assert_eq!(fs::read_dir(&project).unwrap().count(), 0, "{file} {mode:o}: nothing written there");
+        assert_eq!(w.runs("plug"), 2, "{file} {mode:o}: nothing cached");
+    }
+    // The default directory kcc creates is private, and is cached in.
+    let w = World::new();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    for _ in 0..2 {
+        assert_eq!(stderr(&w.cache(&[plugin.to_str().unwrap()])), "");
+    }
+    assert_eq!(mode_of(w.store_file().parent().unwrap()), 0o700);
+    assert_eq!(w.runs("plug"), 1);
+}
+
+/// Issue 21 item 4: expiry timestamps kubectl accepts failed the call through
+/// kcc ("is not an RFC 3339 time", exit 1): `9999-12-31T23:59:59Z` (beyond
+/// jiff's range), 13-digit fractions. kcc now reads them as Go's
+/// `time.Parse(time.RFC3339, …)` does (what client-go's `metav1.Time`
+/// uses). Judged by the real kubectl: for each value, kubectl running the
+/// plugin itself and kubectl running it through kcc (a miss, then a hit)
+/// succeed or fail alike.
+#[test]
+fn timestamps_kubectl_accepts_fail_the_call() {
+    let w = World::new();
+    let server = ApiServer::start(&w);
+    server.allow(SECRET);
+    // JSON values of status.expirationTimestamp.
+    let stamps = [
+        r#""2099-01-01T00:00:00Z""#,
+        r#""9999-12-31T23:59:59Z""#,
+        r#""9999-12-31T23:59:59.999999999Z""#,
+        r#""9999-12-31T23:59:59-23:59""#,
+        r#""2099-01-01T00:00:00.1234567890123Z""#,
+        r#""2099-01-01T00:00:00.000000000000000000000000001Z""#,
+        r#""2099-01-01T00:00:00,5Z""#,
+        r#""2099-01-01T00:00:00.Z""#,
+        r#""2099-01-01t00:00:00Z""#,
+        r#""2099-01-01T00:00:00z""#,
+        r#""2099-01-01T00:00:60Z""#,
+        r#""2099-01-01T24:00:00Z""#,
+        r#""2099-01-01T00:60:00Z""#,
+        r#""2099-01-01T1:00:00Z""#,
+        r#""2099-1-01T00:00:00Z""#,
+        r#""2099-01-1T00:00:00Z""#,
+        r#""2099-13-01T00:00:00Z""#,
+        r#""2099-00-01T00:00:00Z""#,
+        r#""2099-01-32T00:00:00Z""#,
+        r#""2099-02-29T00:00:00Z""#,
+        r#""2096-02-29T00:00:00Z""#,
+        r#""2099-01-01T00:00:00+05:30""#,
+        r#""2099-01-01T00:00:00-00:00""#,
+        r#""2099-01-01T00:00:00+24:00""#,
+        r#""2099-01-01T00:00:00+23:60""#,
+        r#""2099-01-01T00:00:00+25:00""#,
+        r#""2099-01-01T00:00:00+23:61""#,
+        r#""2099-01-01T00:00:00+0530""#,
+        r#""2099-01-01T00:00:00+05""#,
+        r#""2099-01-01T00:00:00""#,
+        r#""2099-01-01 00:00:00Z""#,
+        r#""2099-01-01T00:00:00Z ""#,
+        r#"" 2099-01-01T00:00:00Z""#,
+        r#""+2099-01-01T00:00:00Z""#,
+        r#""20990-01-01T00:00:00Z""#,
+        r#""2099-01-01T00:00:00\u005a""#,
+        r#""0000-01-01T00:00:00Z""#,
+        r#""0001-01-01T00:00:00Z""#,
+        r#""2020-01-01T00:00:00Z""#,
+        r#""""#,
+        "null",
+        "1234567890",
+    ];
+    let plugin = w.script("stamp.sh", "cat \"$1\"");
+    let plugin = plugin.to_str().unwrap();
+    let mut rows = Vec::new();
+    for (i, stamp) in stamps.iter().enumerate() {
+        let out = w.path(&format!("stamp{i}.json"));
+        fs::write(
+            &out,
+            format!(
+                r#"{{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{{"token":"{SECRET}","expirationTimestamp":{stamp}}}}}"#
+            ),
+        )
+        .unwrap();
+        let out = out.to_str().unwrap();
+        let direct = w.path(&format!("direct{i}.kubeconfig"));
+        kube::write_kubeconfig(&direct, &server, &kube::ExecUser::new(plugin).args([out]));
+        let through = w.path(&format!("kcc{i}.kubeconfig"));
+        kube::write_kubeconfig(&through, &server, &kube::ExecUser::new("kcc-cache").args([plugin, out]));
+        let alone = kube::get_version(&w, &direct);
+        let miss = kube::get_version(&w, &through);
+        let hit = kube::get_version(&w, &through);
+        let verdict = |o: &std::process::Output| o.status.success();
+        eprintln!(
+            "{stamp:58} kubectl {:5} kcc miss {:5} hit {:5} {}",
+            verdict(&alone),
+            verdict(&miss),
+            verdict(&hit),
+            stderr(&miss).lines().find(|l| l.contains("kcc")).unwrap_or("")
+        );
+        rows.push((*stamp, verdict(&alone), verdict(&miss), verdict(&hit)));
+    }
+    let differ: Vec<_> = rows.iter().filter(|(_, a, m, h)| a != m || a != h).collect();
+    assert!(differ.is_empty(), "kcc decides differently from kubectl (stamp, kubectl, miss, hit): {differ:?}");
+    // The issue's cases are ones kubectl accepts (else this test proves nothing).
+    for accepted in [r#""9999-12-31T23:59:59Z""#, r#""2099-01-01T00:00:00.1234567890123Z""#] {
+        assert!(rows.iter().any(|(s, a, ..)| *s == accepted && *a), "kubectl accepts {accepted}");
+    }
+    assert!(rows.iter().any(|(_, a, ..)| !a), "and some are refused");
+}
+
+/// Issue 21 item 5: a plugin printing `Note: {"status":{"token":…` got
+/// `began with: 'Note: {"status":{"token":"SECRET…` on stderr, and a
+/// bare-token plugin its whole token. kcc now describes unusable output
+/// (its length, the kind of its first bytes, where a JSON object starts)
+/// and never quotes it, nor a credential's fields that could be a token.
+#[test]
+fn a_token_quoted_in_an_error() {
+    let good = |status: &str| {
+        format!(r#"{{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{status}}}"#)
+    };
+    let cases = [
+        ("note-then-cut-json", format!(r#"Note: {{"status":{{"token":"{SECRET}"#)),
+        ("note-then-json", format!("Note: using profile prod\n{}", good(&format!(r#"{{"token":"{SECRET}"}}"#)))),
+        ("bare-token", format!("{SECRET}\n")),
+        ("html", format!("<html><body>{SECRET}</body></html>")),
+        ("kind", format!(r#"{{"kind":"{SECRET}","apiVersion":"client.authentication.k8s.io/v1"}}"#)),
+        ("api-version", format!(r#"{{"kind":"ExecCredential","apiVersion":"{SECRET}"}}"#)),
+        ("expiry", good(&format!(r#"{{"token":"t","expirationTimestamp":"{SECRET}"}}"#))),
+    ];
+    for debug in ["0", "1"] {
+        for (name, output) in &cases {
+            let mut w = World::new();
+            w.set_env("KUBE_CREDENTIAL_CACHE_DEBUG", debug);
+            let plugin = w.plugin("plug", output, 0.0);
+            let out = w.cache(&[plugin.to_str().unwrap()]);
+            assert_eq!(out.status.code(), Some(1), "{name}: refused");
+            let err = stderr(&out);
+            assert!(err.contains("did not print a usable ExecCredential"), "{name}: {err}");
+            // (Not its first characters: "kcc-test-" also starts the world's temp dir.)
+            for part in [&SECRET[9..19], &SECRET[19..]] {
+                assert!(!err.contains(part), "{name} (debug {debug}): '{part}' of the token is quoted: {err}");
+            }
+            for file in w.files().iter().filter(|f| f.starts_with(&w.cache_home)) {
+                let text = fs::read(file).unwrap_or_default();
+                assert!(!String::from_utf8_lossy(&text).contains(SECRET), "{name}: in {}", file.display());
+            }
+            if name.starts_with("note") {
+                let at = format!("a JSON object starts at byte {}", output.find('{').unwrap());
+                assert!(err.contains(&at), "{name}: says where the JSON starts: {err}");
+            }
+            if *name == "bare-token" {
+                assert!(err.contains(&format!("{} bytes", SECRET.len() + 1)), "{name}: says how long: {err}");
+            }
+        }
+    }
+    // Cache content: a store whose JSON has the wrong shape is reported by
+    // position, never by quoting it (serde's type errors quote the value).
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_DEBUG", "1");
+    fs::create_dir_all(w.store_file().parent().unwrap()).unwrap();
+    fs::write(w.store_file(), format!(r#"{{"credentials":"{SECRET}"}}"#)).unwrap();
+    let plugin = w.plugin("plug", &credential("v1", "fresh-token", Some(&in_secs(3600))), 0.0);
+    let doctor = w.cmd("kcc").arg("doctor").output().unwrap();
+    let call = w.cache(&[plugin.to_str().unwrap()]);
+    assert!(stderr(&call).contains("not the shape of a credential store"), "{}", stderr(&call));
+    assert!(stdout(&doctor).contains("not the shape of a credential store"), "{}", stdout(&doctor));
+    for text in [stderr(&call), stdout(&doctor), stderr(&doctor)] {
+        for part in [&SECRET[9..19], &SECRET[19..]] {
+            assert!(!text.contains(part), "the store's content is quoted: {text}");
+        }
+    }
+}
+
+#[cfg(unix)]
+/// Runs `cmd` and returns its output, failing the test when it has not
+/// finished within `limit` (the command is killed: a hang is the bug).
+fn output_within(cmd: &mut std::process::Command, limit: Duration, what: &str) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    // Its own process group, so a hung call is killed with every child.
+    cmd.process_group(0);
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            // The group this test made: the shell and the kcc under it.
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            panic!("{what}: still running after {limit:?} (hung)");
+        }
+    }
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string; mkfifo only reads it.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
+#[cfg(unix)]
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// Issue 21 item 2: a FIFO at any file kcc opens in the store (the store,
+/// the index, the lock, a key's flight lock, its healing and failure
+/// records) hung `kcc cache` — the plugin never ran —, `kcc doctor` and
+/// `kcc clear` forever. Now each is refused as "not a regular file" naming
+/// it, the credential is served (exit 0), nothing is written through or
+/// over the FIFO, and doctor and clear answer.
+#[cfg(unix)]
+#[test]
+fn store_path_never_checked_to_be_a_regular_file_a_fifo_hangs_nothing() {
+    let limit = Duration::from_secs(15);
+    for what in ["cache.json", "cache.index.json", "cache.lock", "flight.lock", "flight.served", "flight.failed"] {
+        let w = World::new();
+        let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+        let dir = w.store_file().parent().unwrap().to_path_buf();
+        ok(&w.cache(&[plugin.to_str().unwrap()]));
+        let hash = fs::read_dir(dir.join("cache.flight"))
+            .unwrap()
+            .flatten()
+            .find_map(|e| e.file_name().to_str()?.strip_suffix(".lock").map(str::to_owned))
+            .expect("a flight lock");
+        let fifo = match what.strip_prefix("flight.") {
+            Some(ext) => dir.join("cache.flight").join(format!("{hash}.{ext}")),
+            None => dir.join(what),
+        };
+        // A miss every time (the store holds nothing), so every file is consulted.
+        fs::remove_file(w.store_file()).unwrap();
+        let _ = fs::remove_file(&fifo);
+        mkfifo(&fifo);
+        for direct in [false, true] {
+            let mut cmd = if direct { w.cmd_direct("kcc-cache") } else { w.cmd("kcc-cache") };
+            cmd.arg(&plugin);
+            let out = output_within(&mut cmd, limit, &format!("kcc-cache with a FIFO at {what}"));
+            assert!(out.status.success(), "{what}: served anyway: {}", stderr(&out));
+            assert!(stdout(&out).contains(SECRET), "{what}: the plugin's credential");
+            if ["cache.json", "cache.index.json", "cache.lock", "flight.lock"].contains(&what) {
+                let err = stderr(&out);
+                assert!(
+                    err.contains(&fifo.display().to_string()) && err.contains("not a regular file"),
+                    "{what}: {err}"
+                );
+            }
+        }
+        assert!(is_fifo(&fifo), "{what}: the FIFO is never replaced");
+        let doctor = output_within(w.cmd("kcc").args(["doctor", "--json"]), limit, "doctor");
+        if ["cache.json", "cache.index.json", "cache.lock"].contains(&what) {
+            assert!(stdout(&doctor).contains("not a regular file"), "{what}: doctor reports it: {}", stdout(&doctor));
+        }
+        let clear = output_within(w.cmd("kcc").arg("clear"), limit, "clear");
+        if ["cache.json", "cache.index.json", "cache.lock"].contains(&what) {
+            assert!(!clear.status.success(), "{what}: clear cannot clear");
+            let err = stderr(&clear);
+            assert!(err.contains(&fifo.display().to_string()) && err.contains("not a regular file"), "{what}: {err}");
+        }
+        assert!(is_fifo(&fifo), "{what}: the FIFO is never replaced");
+    }
+}
+
+/// Issue 21 item 2: a device node as `KUBE_CREDENTIAL_CACHE_FILE` (as root,
+/// `=/dev/null`, a natural attempt to disable caching) was *replaced* by a
+/// JSON file holding the token. Here a node with /dev/null's numbers stands
+/// in for the real one: it stays a device, nothing is created beside it,
+/// and every call runs the plugin and serves its credential.
+#[cfg(unix)]
+#[test]
+fn store_path_never_checked_to_be_a_regular_file_a_device_node_is_never_replaced() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::FileTypeExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip("needs root to make a device node");
+        return;
+    }
+    let mut w = World::new();
+    let devdir = w.path("dev");
+    fs::create_dir_all(&devdir).unwrap();
+    let node = devdir.join("null");
+    let c = std::ffi::CString::new(node.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string; mknod only reads it.
+    assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) }, 0);
+    w.set_env("KUBE_CREDENTIAL_CACHE_FILE", node.to_str().unwrap());
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    for _ in 0..2 {
+        let out = output_within(w.cmd("kcc-cache").args([&plugin]), Duration::from_secs(15), "kcc-cache");
+        assert!(ok(&out).contains(SECRET));
+        let err = stderr(&out);
+        assert!(err.contains(node.to_str().unwrap()) && err.contains("not a regular file"), "{err}");
+        assert!(err.contains("KUBE_CREDENTIAL_CACHE_BACKEND=none"), "says how to turn caching off: {err}");
+    }
+    assert_eq!(w.runs("plug"), 2, "nothing cached");
+    assert!(fs::symlink_metadata(&node).unwrap().file_type().is_char_device(), "still the device node");
+    let beside: Vec<_> = fs::read_dir(&devdir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(beside, [std::ffi::OsString::from("null")], "nothing created beside it");
+    let doctor = output_within(w.cmd("kcc").arg("doctor"), Duration::from_secs(15), "doctor");
+    assert!(stdout(&doctor).contains("not a regular file"), "{}", stdout(&doctor));
+    let clear = output_within(w.cmd("kcc").arg("clear"), Duration::from_secs(15), "clear");
+    assert!(!clear.status.success() && stderr(&clear).contains("not a regular file"), "{}", stderr(&clear));
+    assert!(fs::symlink_metadata(&node).unwrap().file_type().is_char_device(), "still the device node");
+}
+
+/// Issue 21 item 2 (the peers' "no store" mode, int128/kubelogin #1285):
+/// `KUBE_CREDENTIAL_CACHE_BACKEND=none` runs the plugin on every call,
+/// passes its output through and writes nothing; doctor says so.
+#[test]
+fn store_path_never_checked_to_be_a_regular_file_backend_none_is_a_pass_through() {
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_BACKEND", "none");
+    let cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    let plugin = w.plugin("plug", &cred, 0.0);
+    for _ in 0..3 {
+        let out = w.cache(&[plugin.to_str().unwrap()]);
+        assert_eq!(ok(&out).trim_end(), cred, "the plugin's output, untouched");
+        assert_eq!(stderr(&out), "");
+    }
+    assert_eq!(w.runs("plug"), 3, "the plugin runs every time");
+    assert!(!w.cache_home.join("kube-credential-cache").exists(), "nothing written");
+    let failing = w.script("failing", "echo 'kcc-test: no' >&2; exit 7");
+    let out = w.cache(&[failing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(7), "its exit code");
+    let doctor = w.cmd("kcc").args(["doctor", "--json"]).output().unwrap();
+    let report: Json = serde_json::from_slice(&doctor.stdout).expect("doctor --json");
+    assert_eq!(report["backend"]["setting"], "none", "{report}");
+    assert!(report["backend"]["reason"].as_str().unwrap().contains("not cached"), "{report}");
+    assert!(!w.cache_home.join("kube-credential-cache").exists(), "doctor writes nothing either");
+}

@@ -77,7 +77,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
     let key = key::for_call(command, plugin_args, &config.key_env, |name| std::env::var_os(name), &exec_info);
     diag.debug(|| format!("cache key: {key}"));
 
-    let store = match open_store(&config, &diag) {
+    let mut store = match open_store(&config, &diag) {
         Ok(store) => store,
         Err(e) => {
             if matches!(config.backend, BackendChoice::Keyring | BackendChoice::Kernel) {
@@ -98,9 +98,14 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
     let mut healer = None;
     // The credential this client was already served and that healing found rejected.
     let mut rejected: Option<String> = None;
-    if let Some(store) = &store {
+    let lookup = store.as_ref().map(|s| s.lookup(&key.text));
+    if let Some(Lookup::Refused(why)) = &lookup {
+        // A FIFO or a device node at the store's path: touch nothing there.
+        diag.warn(&format!("{why}; the credential is served but not cached"));
+        store = None;
+    }
+    if let (Some(store), Some(lookup)) = (&store, lookup) {
         let now = Timestamp::now();
-        let lookup = store.lookup(&key.text);
         let decision = store::decide(&lookup, wanted_api, now, config.refresh_margin);
         if let Some(how) = store.secrets().and_then(|s| s.last_read()) {
             diag.debug(|| format!("keyring: {how}"));
@@ -141,6 +146,8 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
     if let Some(attempt) = &mut attempt {
         attempt.waiting();
     }
+    // False when a store file turned out not to be a regular file.
+    let mut cache_it = true;
     let _flight = match &store {
         Some(store) => match store.flight(&key.text, depth > 0, &diag) {
             Ok(None) => {
@@ -180,6 +187,11 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
                 }
                 Some(lock)
             }
+            Err(e) if store::file::NotRegular::of(&e).is_some() => {
+                diag.warn(&format!("{e}; the credential is served but not cached"));
+                cache_it = false;
+                None
+            }
             Err(e) => {
                 diag.warn(&format!(
                     "cannot take the refresh lock in {} ({e}); running the plugin without single flight",
@@ -196,7 +208,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         client_pid: h.client().pid,
         why: why.to_string(),
     });
-    let fetched = fetch(&call, store.as_ref(), attempt.as_ref(), |meta| meta.forced = forced);
+    let fetched = fetch(&call, store.as_ref().filter(|_| cache_it), attempt.as_ref(), |meta| meta.forced = forced);
     deliver(fetched, healer.as_ref(), rejected.as_deref(), &diag)
 }
 
@@ -443,10 +455,19 @@ fn open_store(config: &Config, diag: &Diag) -> Result<Option<Store>> {
         }
     };
     let paths = StorePaths::resolve(config.file.as_ref()).map_err(|e| eyre!(e))?;
-    Ok(Some(match choice.secrets {
+    let store = match choice.secrets {
         Some(secrets) => Store::with_secrets(paths, secrets),
         None => Store::new(paths, backend),
-    }))
+    };
+    // The file backend's first read checks its path (no extra syscall on a
+    // hit); a secret store never reads it, so its companions are guarded here.
+    if store.secrets().is_some()
+        && let Err(e) = store.refuse_non_regular()
+    {
+        diag.warn(&format!("{e}; the credential is served but not cached"));
+        return Ok(None);
+    }
+    Ok(Some(store))
 }
 
 /// Why a valid credential should still not be cached, if it should not.

@@ -136,6 +136,9 @@ pub fn run(args: ClearArgs) -> Result<ExitCode> {
                 "the cache file '{shown}' is not valid JSON ({why}), so kcc cannot tell which entries match; run 'kcc clear --all' to replace it with an empty cache"
             ));
         }
+        Err(RemoveError::Io(e)) if crate::store::file::NotRegular::of(&e).is_some() => {
+            return Err(eyre!("cannot clear the cache '{shown}': {e}"));
+        }
         Err(RemoveError::Io(e)) => return Err(eyre!("cannot clear the cache '{shown}': {e}; check its permissions")),
     };
 

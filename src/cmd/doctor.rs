@@ -99,7 +99,11 @@ pub fn collect(args: &DoctorArgs, env: &Env, now: Timestamp) -> Report {
 
     let store = StorePaths::resolve(config.file.as_ref()).ok().map(|p| Store::new(p, Backend::File));
     let listing = match &store {
-        Some(s) => s.list().unwrap_or_else(|e| store::Listing { corrupt: Some(e.to_string()), ..Default::default() }),
+        // A store path that is not a regular file is its own finding (store_report).
+        Some(s) => s.list().unwrap_or_else(|e| match store::file::NotRegular::of(&e) {
+            Some(_) => store::Listing::default(),
+            None => store::Listing { corrupt: Some(e.to_string()), ..Default::default() },
+        }),
         None => store::Listing::default(),
     };
     let store_report = store_report(store.as_ref(), &listing, &mut findings);
@@ -230,6 +234,7 @@ fn backend(config: &Config, findings: &mut Findings) -> BackendReport {
         choice.probes.iter().find(|(b, _)| *b == Backend::Kernel).map(|(_, p)| kernel_report(p, &choice, findings));
     let (chosen, reason) = match choice.selection {
         store::Selection::Use(backend, why) => (Some(backend.as_str()), why),
+        store::Selection::NoCache(why) if config.backend == config::BackendChoice::None => (None, why),
         store::Selection::NoCache(why) => {
             findings.problem(
                 "keyring-unusable",
@@ -345,7 +350,27 @@ fn store_report(store: Option<&Store>, listing: &store::Listing, findings: &mut 
             format!("remove the link ('rm {shown}') or point {} at the real file", config::ENV_FILE),
         );
     }
-    permissions(&mut report, meta.as_ref().filter(|_| !symlink), dir_meta.as_ref(), dir, findings);
+    // A FIFO would hang a reader, a device node would be replaced by a writer:
+    // kcc refuses both (and serves uncached); say which file and what to do.
+    for path in [file.clone(), store.paths.index(), store.paths.store_lock(), store.paths.refresh_log()] {
+        if let Err(e) = store::file::refuse_non_regular_at(&path) {
+            let shown = path.display().to_string();
+            let device = store::file::NotRegular::of(&e).is_some_and(|n| n.what.contains("device"));
+            let remove = if device { String::new() } else { format!(" (or remove it: rm '{shown}')") };
+            findings.problem(
+                "store-not-regular",
+                Some(&shown),
+                format!("{e}; until then every kcc-cache call runs the plugin and caches nothing"),
+                format!(
+                    "point {} at a regular file, or set {}=none to turn caching off{remove}",
+                    config::ENV_FILE,
+                    config::ENV_BACKEND
+                ),
+            );
+        }
+    }
+    let not_regular = meta.as_ref().is_some_and(|m| !m.is_file() && !symlink);
+    permissions(&mut report, meta.as_ref().filter(|_| !symlink && !not_regular), dir_meta.as_ref(), dir, findings);
     if let Some(why) = &listing.corrupt {
         findings.problem(
             "store-corrupt",
@@ -406,7 +431,10 @@ fn permissions(
                     "the cache directory '{d}' (mode {}) is writable by other users: they can replace the cache file",
                     octal(m.mode())
                 ),
-                format!("chmod 700 '{d}'"),
+                format!(
+                    "chmod 700 '{d}' if it is yours alone; if others share it on purpose, set {} to a file in a directory only you can write to (kcc serves uncached until then)",
+                    config::ENV_FILE
+                ),
             );
         }
     }

@@ -433,21 +433,24 @@ pub fn after_verify(family: Family, said: ServerSaid) -> Action {
 /// Reads a record; None when missing or unreadable.
 pub fn read(path: &Path) -> Option<Record> {
     let mut buf = [0u8; RECORD_LEN];
-    let mut file = std::fs::File::open(path).ok()?;
+    let mut file = crate::store::file::open_regular(OpenOptions::new().read(true), path).ok()?;
     let n = file.read(&mut buf).ok()?;
     Record::decode(&buf[..n])
 }
 
-/// Opens (creating) a record file read-write, 0600, never through a symlink.
+/// Opens (creating) a record file read-write, 0600, never through a
+/// symlink, and only a regular file: a `pwrite` into a device node placed
+/// there would write into the device (one `fstat`, see
+/// [`crate::store::file::open_regular`]).
 fn open_record(path: &Path) -> io::Result<std::fs::File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        options.mode(0o600);
     }
-    options.open(path)
+    crate::store::file::open_regular(&mut options, path)
 }
 
 /// Reads the record at offset 0 of an open record file.

@@ -26,6 +26,15 @@
 //! a file owned by another user ([`ForeignOwner`]): whoever could write it
 //! could make kubectl act under their identity. A store directory others can
 //! write to is repaired or refused before kcc writes there ([`secure_dir`]).
+//!
+//! Every file kcc opens in the store — the store, the index, the locks, the
+//! per-key records, the refresh log — must be a regular file
+//! ([`NotRegular`]): it is opened with `O_NONBLOCK` (a FIFO would otherwise
+//! block the open forever, and with it kubectl) and refused after one
+//! `fstat` when it is anything else; an atomic replace refuses a target
+//! that is not a regular file or a symlink, so a device node named as the
+//! store (`KUBE_CREDENTIAL_CACHE_FILE=/dev/null`) is never replaced nor
+//! written through.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -46,9 +55,10 @@ pub fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
     let mut file = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(explain_symlink(e, path)),
+        Err(e) => return Err(explain_open_error(e, path)),
     };
     let meta = file.metadata()?;
+    refuse_non_regular(&meta, path)?;
     refuse_foreign_owner(&meta, path)?;
     let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
     file.read_to_end(&mut bytes)?;
@@ -81,9 +91,10 @@ pub fn lookup(path: &Path, key: &str) -> io::Result<Found> {
     let mut file = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::NoFile),
-        Err(e) => return Err(explain_symlink(e, path)),
+        Err(e) => return Err(explain_open_error(e, path)),
     };
     let meta = file.metadata()?;
+    refuse_non_regular(&meta, path)?;
     refuse_foreign_owner(&meta, path)?;
     // A small store (the usual case) gets a buffer of its own size.
     let mut buf = Vec::with_capacity(CHUNK.min(meta.len() as usize + 1));
@@ -140,7 +151,7 @@ fn first_value(bytes: &[u8]) -> Result<String, String> {
     let mut values = serde_json::Deserializer::from_slice(bytes).into_iter::<&RawValue>();
     match values.next() {
         Some(Ok(value)) => Ok(value.get().to_owned()),
-        Some(Err(e)) => Err(e.to_string()),
+        Some(Err(e)) => Err(json_error(&e)),
         None => Err("entry without a value".into()),
     }
 }
@@ -154,7 +165,9 @@ fn needle_of(key: &str) -> Result<Vec<u8>, String> {
     Ok(needle)
 }
 
-/// Opens the store file for reading without following a symlink.
+/// Opens the store file for reading without following a symlink, and
+/// without blocking on a FIFO (`O_NONBLOCK`; on a regular file it changes
+/// nothing). The caller checks the type with the `fstat` it does anyway.
 ///
 /// Windows: std opens with `FILE_SHARE_DELETE`, so a reader never stops a
 /// writer's rename; while a rename replaces the file, an open can fail
@@ -165,9 +178,101 @@ fn open_read(path: &Path) -> io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     windows_retry(|| options.open(path))
+}
+
+/// Opens `path` in the store with `options` (the caller's access and
+/// creation mode), never through a symlink, never blocking on a FIFO, and
+/// refuses anything but a regular file ([`NotRegular`]): the one way kcc
+/// opens its locks, records and logs.
+pub fn open_regular(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| explain_open_error(e, path))?;
+    refuse_non_regular(&file.metadata()?, path)?;
+    Ok(file)
+}
+
+/// Fails with [`NotRegular`] when something other than a regular file or
+/// a symlink (which an atomic replace replaces) sits at `path`; a missing
+/// file is fine. One `lstat`.
+pub fn refuse_non_regular_at(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_file() && !meta.file_type().is_symlink() => Err(NotRegular::error(path, &meta)),
+        _ => Ok(()),
+    }
+}
+
+fn refuse_non_regular(meta: &fs::Metadata, path: &Path) -> io::Result<()> {
+    if meta.is_file() { Ok(()) } else { Err(NotRegular::error(path, meta)) }
+}
+
+/// A path in the store that is not a regular file (a FIFO, a device node,
+/// a socket, a directory): never read, written, locked or replaced. A FIFO
+/// would hang every kubectl call; a device node named as the store
+/// (`/dev/null`, to "turn caching off") would be replaced by the token.
+#[derive(Debug)]
+pub struct NotRegular {
+    /// The path.
+    pub path: std::path::PathBuf,
+    /// What it is, in words ("a FIFO (named pipe)").
+    pub what: &'static str,
+}
+
+impl NotRegular {
+    fn error(path: &Path, meta: &fs::Metadata) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, NotRegular { path: path.to_path_buf(), what: kind_of(meta) })
+    }
+
+    /// The [`NotRegular`] inside `e`, if that is what `e` is.
+    pub fn of(e: &io::Error) -> Option<&NotRegular> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<NotRegular>())
+    }
+}
+
+impl std::fmt::Display for NotRegular {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A device node is never kcc's to remove (it may be the real /dev/null).
+        let remove = if self.what.contains("device") { "" } else { "remove it (kcc recreates its files), " };
+        write!(
+            f,
+            "{} is {}, not a regular file, and kcc never reads, writes or replaces such a thing; {remove}point KUBE_CREDENTIAL_CACHE_FILE at a regular file, or set KUBE_CREDENTIAL_CACHE_BACKEND=none to turn caching off",
+            self.path.display(),
+            self.what
+        )
+    }
+}
+
+impl std::error::Error for NotRegular {}
+
+/// What a non-regular file is, in words.
+fn kind_of(meta: &fs::Metadata) -> &'static str {
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if ft.is_char_device() {
+            return "a character device";
+        }
+        if ft.is_block_device() {
+            return "a block device";
+        }
+        if ft.is_socket() {
+            return "a socket";
+        }
+    }
+    "not a file"
 }
 
 /// Renames `temp` over `target`. On Unix one `rename`. On Windows a
@@ -203,9 +308,21 @@ fn windows_retry<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
 }
 
 /// Turns the bare "too many levels of symbolic links" of an `O_NOFOLLOW`
-/// open into a message that names the link and what to do.
-fn explain_symlink(e: io::Error, path: &Path) -> io::Error {
-    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+/// open into a message that names the link and what to do, and the
+/// `ENXIO` of a socket (or a FIFO opened for writing with no reader) into
+/// [`NotRegular`].
+fn explain_open_error(e: io::Error, path: &Path) -> io::Error {
+    if e.kind() == io::ErrorKind::NotFound {
+        return e;
+    }
+    let meta = fs::symlink_metadata(path);
+    if let Ok(meta) = &meta
+        && !meta.is_file()
+        && !meta.file_type().is_symlink()
+    {
+        return NotRegular::error(path, meta);
+    }
+    if meta.is_ok_and(|m| m.file_type().is_symlink()) {
         return io::Error::new(
             e.kind(),
             format!(
@@ -267,7 +384,7 @@ pub fn find<'a>(bytes: &'a [u8], key: &str) -> Result<Option<&'a RawValue>, Stri
         return Ok(None);
     }
     if !bytes.starts_with(LAYOUT_HEADER) {
-        let parsed: BorrowedFile<'a> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let parsed: BorrowedFile<'a> = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
         return Ok(parsed.credentials.and_then(|mut c| c.remove(key)));
     }
     let needle = needle_of(key)?;
@@ -278,7 +395,7 @@ pub fn find<'a>(bytes: &'a [u8], key: &str) -> Result<Option<&'a RawValue>, Stri
     let mut values = serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<&RawValue>();
     match values.next() {
         Some(Ok(value)) => Ok(Some(value)),
-        Some(Err(e)) => Err(e.to_string()),
+        Some(Err(e)) => Err(json_error(&e)),
         None => Err("entry without a value".into()),
     }
 }
@@ -330,8 +447,21 @@ pub fn parse_all(bytes: &[u8]) -> Result<Entries, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Entries::new());
     }
-    let parsed: OwnedFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let parsed: OwnedFile = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
     Ok(parsed.credentials.unwrap_or_default())
+}
+
+/// Why store content did not parse, without quoting it: serde's syntax
+/// errors name a position only, but its type errors quote the value
+/// (`invalid type: string "<the token>", expected a map`), and a store can
+/// hold anything — a credential pasted in the wrong place included.
+pub fn json_error(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => {
+            format!("not the shape of a credential store at line {} column {}", e.line(), e.column())
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// Serialises entries in the one-entry-per-line layout.
@@ -382,13 +512,16 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// whoever can write there can replace the store (and kubectl would act with
 /// their credential), plant symlinks or hold kcc's lock files.
 ///
-/// A directory that is ours and writable by group or others is repaired to
-/// 0700; the returned message says so (shown once as a warning: afterwards
-/// the directory is private). A directory writable by others that is not ours,
-/// or is shared on purpose (sticky, like `/tmp`), is refused with an error
-/// naming it: changing it is not kcc's business, so the credential is then
-/// served uncached.
-pub fn secure_dir(dir: &Path) -> io::Result<Option<String>> {
+/// Only kcc's own directory (`own`: the default location, which kcc
+/// creates 0700) is repaired when it is ours and writable by group or
+/// others: to 0700, and the returned message says so (shown once as a
+/// warning: afterwards the directory is private). Any other directory
+/// others can write to — one named through `KUBE_CREDENTIAL_CACHE_FILE`
+/// (a 2775 project directory, the current directory of a relative path),
+/// another user's, or one shared on purpose (sticky, like `/tmp`) — is
+/// refused with an error naming it and is never changed: its mode is
+/// somebody's decision, so the credential is served uncached instead.
+pub fn secure_dir(dir: &Path, own: bool) -> io::Result<Option<String>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -399,12 +532,17 @@ pub fn secure_dir(dir: &Path) -> io::Result<Option<String>> {
         }
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
-        if meta.uid() != me || mode & 0o1000 != 0 {
+        if !own || meta.uid() != me || mode & 0o1000 != 0 {
+            let why = if !own && meta.uid() == me && mode & 0o1000 == 0 {
+                ", and kcc changes only the directory it creates itself"
+            } else {
+                ""
+            };
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(
-                    "the cache directory {} is writable by other users (mode {mode:04o}, owner uid {}) and kcc will not keep credentials there; set KUBE_CREDENTIAL_CACHE_FILE to a file in a private directory",
-                    dir.display(),
+                    "the cache directory {} is writable by other users (mode {mode:04o}, owner uid {}) and kcc will not keep credentials there{why}; set KUBE_CREDENTIAL_CACHE_FILE to a file in a directory only you can write to (or unset it for the default)",
+                    shown_absolute(dir).display(),
                     meta.uid()
                 ),
             ));
@@ -417,9 +555,19 @@ pub fn secure_dir(dir: &Path) -> io::Result<Option<String>> {
     }
     #[cfg(not(unix))]
     {
-        let _ = dir;
+        let _ = (dir, own);
         Ok(None)
     }
+}
+
+/// `dir` as an absolute path for messages (a relative store path means the
+/// current directory, which `.` does not name).
+#[cfg(unix)]
+fn shown_absolute(dir: &Path) -> std::path::PathBuf {
+    if dir.is_absolute() {
+        return dir.to_path_buf();
+    }
+    std::env::current_dir().map_or_else(|_| dir.to_path_buf(), |cwd| cwd.join(dir).components().collect())
 }
 
 /// Removes temporary files that [`write_atomic`] left for `target` when it
@@ -446,14 +594,17 @@ pub fn remove_leftover_temps(target: &Path) {
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     let temp = crate::paths::StorePaths::temp_for(target);
     let result = (|| {
+        // Never replace a device node or a FIFO (nor write through a
+        // symlink: the rename replaces the link itself).
+        refuse_non_regular_at(target)?;
         let mut options = OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+            options.mode(0o600);
         }
-        let mut file: File = options.open(&temp)?;
+        let mut file: File = open_regular(&mut options, &temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
@@ -510,6 +661,16 @@ mod tests {
             e.insert("the key".into(), raw(r#"{"b":2}"#));
             fs::write(&path, render(&e)).unwrap();
             assert_eq!(lookup(&path, "the key").unwrap(), Found::Entry(r#"{"b":2}"#.into()), "pad {pad}");
+        }
+    }
+
+    #[test]
+    fn a_corrupt_store_is_described_without_quoting_it() {
+        for bad in [&br#"{"credentials":"the-secret"}"#[..], br#"{"credentials":{"k":"x"}} the-secret"#, b"the-secret"]
+        {
+            let why = parse_all(bad).unwrap_err();
+            assert!(!why.contains("the-secret"), "{why}");
+            assert!(find(bad, "k").is_err_and(|why| !why.contains("the-secret")));
         }
     }
 

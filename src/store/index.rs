@@ -110,6 +110,16 @@ impl Index {
         super::file::read(path).ok().flatten().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
     }
 
+    /// Reads the index for a read-modify-write: like [`Index::load`], but a
+    /// path that is not a regular file is an error (the write would fail
+    /// anyway; failing first keeps the store and the index in step).
+    pub fn load_for_update(path: &Path) -> io::Result<Index> {
+        match super::file::read(path) {
+            Err(e) if super::file::NotRegular::of(&e).is_some() => Err(e),
+            read => Ok(read.ok().flatten().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()),
+        }
+    }
+
     /// Writes the index atomically, 0600.
     pub fn save(&mut self, path: &Path) -> io::Result<()> {
         self.version = 1;

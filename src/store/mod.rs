@@ -63,6 +63,9 @@ pub enum Lookup {
     Corrupt(String),
     /// The store could not be read.
     Unreadable(String),
+    /// The store's path is not a regular file (a FIFO, a device node): the
+    /// store must not be used at all in this call (see [`file::NotRegular`]).
+    Refused(String),
 }
 
 /// Which secret store holds the credentials.
@@ -137,6 +140,12 @@ pub struct Choice {
 /// store cannot be used.
 pub fn select(choice: BackendChoice, entry_limit: usize) -> Choice {
     let forced = match choice {
+        BackendChoice::None => {
+            let selection = Selection::NoCache(format!(
+                "forced by {ENV_BACKEND}=none: no store; the plugin runs on every call and its credential is not cached"
+            ));
+            return Choice { selection, probes: Vec::new(), secrets: None };
+        }
         BackendChoice::File => {
             let selection = Selection::Use(Backend::File, format!("forced by {ENV_BACKEND}=file"));
             return Choice { selection, probes: Vec::new(), secrets: None };
@@ -207,7 +216,9 @@ pub fn decide(lookup: &Lookup, wanted_api: Option<&str>, now: Timestamp, margin:
     let json = match lookup {
         Lookup::Missing => return Decision::Miss(Miss::NoEntry),
         Lookup::Corrupt(why) => return Decision::Miss(Miss::Corrupt { why: why.clone() }),
-        Lookup::Unreadable(why) => return Decision::Miss(Miss::StoreUnreadable { why: why.clone() }),
+        Lookup::Unreadable(why) | Lookup::Refused(why) => {
+            return Decision::Miss(Miss::StoreUnreadable { why: why.clone() });
+        }
         Lookup::Found(json) => json,
     };
     let Some(head) = CredentialHead::parse(json) else {
@@ -380,8 +391,16 @@ impl Store {
             Ok(file::Found::Corrupt(why)) => {
                 Lookup::Corrupt(format!("{} is not valid JSON: {why}", self.paths.file.display()))
             }
+            Err(e) if file::NotRegular::of(&e).is_some() => Lookup::Refused(e.to_string()),
             Err(e) => Lookup::Unreadable(format!("{}: {e}", self.paths.file.display())),
         }
+    }
+
+    /// Fails with [`file::NotRegular`] when the store's path holds something
+    /// other than a regular file (or a symlink, refused on read): before
+    /// kcc creates its companions beside a device node or a FIFO.
+    pub fn refuse_non_regular(&self) -> io::Result<()> {
+        file::refuse_non_regular_at(&self.paths.file)
     }
 
     /// The single-flight lock file of `key`.
@@ -417,7 +436,7 @@ impl Store {
     fn prepare_dir(&self, diag: &Diag) -> io::Result<()> {
         let dir = self.paths.dir();
         file::ensure_dir(dir)?;
-        if let Some(repaired) = file::secure_dir(dir)? {
+        if let Some(repaired) = file::secure_dir(dir, self.paths.own_dir)? {
             diag.warn(&repaired);
         }
         Ok(())
@@ -425,6 +444,7 @@ impl Store {
 
     /// Takes the store lock for a read-modify-write.
     pub fn lock(&self, diag: &Diag) -> io::Result<FileLock> {
+        self.refuse_non_regular()?;
         self.prepare_dir(diag)?;
         let (lock, _) = FileLock::acquire(&self.paths.store_lock(), |p| {
             diag.debug(|| format!("waiting for the store lock {}", p.display()))
@@ -479,7 +499,7 @@ impl Store {
         diag: &Diag,
     ) -> io::Result<()> {
         let lock = self.lock(diag)?;
-        let mut idx = index::Index::load(&self.paths.index());
+        let mut idx = index::Index::load_for_update(&self.paths.index())?;
         meta.backend = self.backend().as_str().into();
         if let Some(secrets) = &self.secrets {
             let expiry = meta.expiry.parse::<Timestamp>().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
@@ -541,7 +561,7 @@ impl Store {
     /// index has no row for `key` and `update` was not called.
     pub fn update_meta(&self, key: &str, diag: &Diag, update: impl FnOnce(&mut IndexEntry)) -> io::Result<bool> {
         let _lock = self.lock(diag)?;
-        let mut idx = index::Index::load(&self.paths.index());
+        let mut idx = index::Index::load_for_update(&self.paths.index())?;
         let Some(entry) = idx.entries.get_mut(key) else { return Ok(false) };
         update(entry);
         idx.save(&self.paths.index())?;
@@ -595,7 +615,7 @@ impl Store {
         select: impl Fn(&EntryInfo, Timestamp) -> bool,
     ) -> Result<Removal, RemoveError> {
         let lock = self.lock(diag)?;
-        let mut idx = index::Index::load(&self.paths.index());
+        let mut idx = index::Index::load_for_update(&self.paths.index())?;
         let (mut entries, reset_corrupt) = match file::read(&self.paths.file)? {
             None => (file::Entries::new(), None),
             Some(bytes) => match file::parse_all(&bytes) {
@@ -796,7 +816,7 @@ impl Store {
     /// index entry. Returns whether anything was removed.
     pub fn remove(&self, key: &str, diag: &Diag) -> io::Result<bool> {
         let lock = self.lock(diag)?;
-        let mut idx = index::Index::load(&self.paths.index());
+        let mut idx = index::Index::load_for_update(&self.paths.index())?;
         let known = idx.entries.get(key).cloned();
         let mut removed = self.remove_from_file(&lock, key, diag)?;
         let elsewhere =
