@@ -185,6 +185,10 @@ class Formula
   end
 end
 
+def link_to?(path, target)
+  path.symlink? && path.readlink.to_s == target
+end
+
 def cargo_version
   File.read(File.join(REPO, "Cargo.toml"))[/^version = "([^"]+)"/, 1]
 end
@@ -236,13 +240,13 @@ Dir.mktmpdir("kcc-brew-") do |tmp|
   p = Pathname(prefix)
   check((p/"bin/kcc").file? && (p/"bin/kcc").executable?, "bin/kcc installed")
   %w[kcc-cache kcc-injector].each do |n|
-    check((p/"bin"/n).symlink? && (p/"bin"/n).readlink.to_s == "kcc", "bin/#{n} -> kcc")
+    check(link_to?(p/"bin"/n, "kcc"), "bin/#{n} -> kcc")
   end
   %w[kcc.1 kcc-cache.1 kcc-injector.1].each { |m| check((p/"share/man/man1"/m).file?, "man page #{m}") }
   check((p/"etc/bash_completion.d/kcc").file?, "bash completion kcc")
   %w[kcc-cache kcc-injector].each do |n|
-    check((p/"etc/bash_completion.d"/n).readlink.to_s == "kcc", "bash completion #{n} -> kcc")
-    check((p/"share/fish/vendor_completions.d/#{n}.fish").readlink.to_s == "kcc.fish", "fish completion #{n}.fish")
+    check(link_to?(p/"etc/bash_completion.d"/n, "kcc"), "bash completion #{n} -> kcc")
+    check(link_to?(p/"share/fish/vendor_completions.d/#{n}.fish", "kcc.fish"), "fish completion #{n}.fish -> kcc.fish")
   end
   check((p/"share/zsh/site-functions/_kcc").file?, "zsh completion _kcc")
   check((p/"share/fish/vendor_completions.d/kcc.fish").file?, "fish completion kcc.fish")
