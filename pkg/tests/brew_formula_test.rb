@@ -33,10 +33,13 @@ require "open3"
 require "pathname"
 require "tmpdir"
 
-FORMULA_PATH, DIST_DIR = ARGV.reject { |a| a.start_with?("--") }
+formula_arg, dist_arg = ARGV.reject { |a| a.start_with?("--") }
+abort "usage: ruby pkg/tests/brew_formula_test.rb FORMULA DIST_DIR [--build]" unless formula_arg && dist_arg
+# Absolute: the install block runs in the unpacked tarball.
+FORMULA_PATH = File.expand_path(formula_arg)
+DIST_DIR = File.expand_path(dist_arg)
 BUILD = ARGV.include?("--build")
 REPO = File.expand_path("../..", __dir__)
-abort "usage: ruby pkg/tests/brew_formula_test.rb FORMULA DIST_DIR [--build]" unless FORMULA_PATH && DIST_DIR
 
 $failures = []
 def check(ok, msg)
