@@ -25,6 +25,7 @@ mod kubectl;
 #[cfg(unix)]
 mod kubectl_plugin;
 mod linkage;
+mod personalities;
 mod readme;
 mod refresh;
 mod regression;
