@@ -68,6 +68,15 @@ pub fn configure() {
             // directories, wherever it stands on the command line.
             println!("cargo:rustc-link-arg-bins=-L{}", dir.display());
             println!("cargo:rustc-link-arg-bins=-static-pie");
+            // rustc passes -nodefaultlibs, so the driver's closing
+            // `--start-group -lgcc -lgcc_eh -lc --end-group` is missing, and
+            // libgcc_eh (standing in for -lgcc_s) is scanned before libc.a,
+            // whose -fexceptions objects (iofclose.o) need its
+            // __gcc_personality_v0. rustup's prebuilt std pulls that in
+            // earlier by itself; a std built with -Z build-std (the aarch64
+            // cross build, scripts/build-aarch64) does not. This link
+            // argument comes after every library rustc names.
+            println!("cargo:rustc-link-arg-bins=-lgcc_eh");
         }
         Err(why) => println!(
             "cargo:warning=kcc is linked dynamically ({why}); a cache hit then costs ~0.4x more: \
