@@ -92,7 +92,7 @@ impl RawCluster {
                     None => PathBuf::from(&file),
                 };
                 Some(
-                    std::fs::read(&path)
+                    read_bounded(&path)
                         .map_err(|e| format!("cannot read its certificate-authority {} ({e})", path.display()))?,
                 )
             }
@@ -106,6 +106,21 @@ impl RawCluster {
             proxy_url: self.proxy_url.filter(|s| !s.is_empty()),
         })
     }
+}
+
+/// The most of a `certificate-authority` file kcc reads: a CA bundle is
+/// kilobytes, and a path such as `/dev/zero` (or a FIFO left open) must not
+/// hold a cache hit or fill its memory.
+const CA_FILE_LIMIT: u64 = 4 << 20;
+
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(CA_FILE_LIMIT + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > CA_FILE_LIMIT {
+        return Err(std::io::Error::other(format!("larger than {} MiB", CA_FILE_LIMIT >> 20)));
+    }
+    Ok(bytes)
 }
 
 /// Standard base64, padding and line breaks tolerated (kubeconfigs hold it
