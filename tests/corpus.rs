@@ -241,7 +241,11 @@ fn a_billion_laughs_kubeconfig_is_refused_at_once_naming_the_aliases() {
     assert_clean(&out, rss, "billion laughs");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("aliases expand to more than 1024 KiB"), "{}", stderr(&out));
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
-    assert!(rss < 64 * 1024, "peak RSS {rss} KiB");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    // Against a tiny kubeconfig's run: the peak counts what the child shared with the test process.
+    let small = w.path("small");
+    fs::write(&small, "kind: Config\nusers: []\n").unwrap();
+    let (_, baseline) = run_bounded(w.cmd("kcc").arg("inject").arg(&small), "small kubeconfig");
+    assert!(rss - baseline < 64 * 1024, "peak RSS {rss} KiB against {baseline} KiB for a tiny kubeconfig");
     assert_eq!(fs::read(&file).unwrap(), fs::read(&input).unwrap());
 }
