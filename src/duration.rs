@@ -79,7 +79,9 @@ pub fn parse_go_duration(input: &str) -> Result<SignedDuration, DurationError> {
         let mut scale = per_unit;
         for digit in frac_part.bytes().take(30) {
             scale /= 10;
-            nanos += u128::from(digit - b'0') * scale;
+            // Checked: `whole * per_unit` may sit just below u128::MAX, and a
+            // wrapped sum read 94522879700260684295381835.9h as 30m (fuzzing).
+            nanos = nanos.checked_add(u128::from(digit - b'0') * scale).ok_or_else(|| err("overflow"))?;
         }
         total = total.checked_add(nanos).ok_or_else(|| err("overflow"))?;
         s = rest;
@@ -172,6 +174,13 @@ mod tests {
         assert!(parse_go_duration("-9223372036854775809ns").is_err());
         assert_eq!(format_go_duration(SignedDuration::from_nanos(i64::MIN)), "-2562047h47m16.854775808s");
         assert!(parse_go_duration("99999999999999999999999999999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn a_fraction_overflowing_just_below_u128_max_is_refused_not_wrapped() {
+        // 94522879700260684295381835h is u128::MAX ns less 1.43e12; .9h more wrapped to 30m.
+        assert!(parse_go_duration("94522879700260684295381835.9h").is_err());
+        assert!(parse_go_duration("94522879700260684295381835h").is_err(), "beyond i64 anyway");
     }
 
     #[test]

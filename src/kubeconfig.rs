@@ -30,6 +30,7 @@
 //!   when run as root, its owner);
 //! - writes through a symlinked file to its target, leaving the link a link.
 
+pub mod aliases;
 pub mod merge;
 pub mod yaml;
 
@@ -127,6 +128,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Value> {
             "it holds several YAML documents ('---'); kubectl reads only the first: split the file or remove the extra documents"
         ));
     }
+    aliases::check(text).map_err(|e| eyre!("{e}"))?;
     #[allow(deprecated)] // serde_yml 0.0.13 marks itself deprecated; see the README for why it is used
     let mut root: Value = serde_yml::from_str(text).map_err(|e| eyre!("it is not valid YAML: {e}"))?;
     match &root {

@@ -56,7 +56,10 @@ pub fn location(env_kuberc: Option<OsString>, home: Option<PathBuf>) -> Option<P
 pub fn read(path: &Path) -> Result<Option<Kuberc>, String> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => Ok(Some(Kuberc::default())),
-        Ok(text) => serde_yml::from_str(&text).map(Some).map_err(|e| e.to_string()),
+        Ok(text) => {
+            crate::kubeconfig::aliases::check(&text)?;
+            serde_yml::from_str(&text).map(Some).map_err(|e| e.to_string())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.to_string()),
     }

@@ -20,6 +20,8 @@ pub mod credential;
 pub mod diagnostics;
 pub mod dispatch;
 pub mod duration;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod generate;
 pub mod heal;
 pub mod key;

@@ -13,6 +13,7 @@ mod cache;
 mod clear;
 mod cli;
 mod clients;
+mod corpus;
 mod doctor;
 mod generate;
 mod heal;

@@ -602,4 +602,80 @@ fn store_path_never_checked_to_be_a_regular_file_backend_none_is_a_pass_through(
     assert_eq!(report["backend"]["setting"], "none", "{report}");
     assert!(report["backend"]["reason"].as_str().unwrap().contains("not cached"), "{report}");
     assert!(!w.cache_home.join("kube-credential-cache").exists(), "doctor writes nothing either");
+
+/// Issue 20 item 4 (fuzzing the settings): a Go duration whose integer part
+/// sits just below u128::MAX nanoseconds overflowed when its fraction was
+/// added — a panic in a debug build, and in the release build the sum
+/// wrapped and `94522879700260684295381835.9h` was taken as 30 minutes.
+#[test]
+fn fuzz_a_duration_overflowing_in_its_fraction_is_refused_naming_the_variable() {
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_DEFAULT_TTL", "94522879700260684295381835.9h");
+    let plugin = w.plugin("p", &credential("v1", SECRET, None), 0.0);
+    let out = w.cache(&[plugin.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("KUBE_CREDENTIAL_CACHE_DEFAULT_TTL") && err.contains("overflow"), "{err}");
+}
+
+/// Issue 20 item 4 (fuzzing kubeconfigs): serde_yml expands YAML aliases
+/// up to 32 MB of its own estimate, so five levels of nine aliases (531,441
+/// nodes from a 400-byte file) were accepted and `kcc inject -i` wrote the
+/// file back expanded (and nine levels took 1.2 GB and 11 s to refuse).
+#[test]
+fn fuzz_nested_yaml_aliases_are_refused_before_they_are_expanded() {
+    let w = World::new();
+    let mut text = String::from("kind: Config\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..=5 {
+        text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 9].join(", ")));
+    }
+    text.push_str("users:\n- name: u\n  user:\n    exec:\n      command: aws\n");
+    let file = w.path("config");
+    fs::write(&file, &text).unwrap();
+    let started = Instant::now();
+    let out = w.cmd("kcc").args(["inject", "-i"]).arg(&file).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("config") && err.contains("aliases expand to more than"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(fs::read_to_string(&file).unwrap(), text, "the kubeconfig was rewritten");
+    let out = w.cmd("kcc").args(["doctor", "--kubeconfig"]).arg(&file).output().unwrap();
+    assert!(stdout(&out).contains("aliases expand to more than"), "{}", stdout(&out));
+}
+
+/// Issue 20 item 4 (memory bounded): healing read a `certificate-authority`
+/// file whole, so one named `/dev/zero` (in `KUBERNETES_EXEC_INFO` or a
+/// kubeconfig) made a re-asked hit read until memory ran out.
+#[cfg(target_os = "linux")]
+#[test]
+fn fuzz_a_certificate_authority_of_dev_zero_does_not_exhaust_memory() {
+    let mut w = World::new();
+    w.set_env("KUBE_CREDENTIAL_CACHE_DEBUG", "1");
+    w.set_env(
+        "KUBERNETES_EXEC_INFO",
+        r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"cluster":{"server":"https://127.0.0.1:9","certificate-authority":"/dev/zero"},"interactive":false}}"#,
+    );
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    let call = || {
+        let mut cmd = w.cmd_direct("kcc-cache");
+        cmd.arg(&plugin);
+        // 1 GiB of address space: without the bound the read fails the call instead of ending it.
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let limit = libc::rlimit { rlim_cur: 1 << 30, rlim_max: 1 << 30 };
+                libc::setrlimit(libc::RLIMIT_AS, &limit);
+                Ok(())
+            })
+        };
+        cmd.output().unwrap()
+    };
+    ok(&call());
+    let started = Instant::now();
+    let second = call();
+    assert!(ok(&second).contains(SECRET), "the cached credential is served: {}", stderr(&second));
+    assert!(stderr(&second).contains("larger than 4 MiB"), "{}", stderr(&second));
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }

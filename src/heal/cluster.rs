@@ -92,7 +92,7 @@ impl RawCluster {
                     None => PathBuf::from(&file),
                 };
                 Some(
-                    std::fs::read(&path)
+                    read_bounded(&path)
                         .map_err(|e| format!("cannot read its certificate-authority {} ({e})", path.display()))?,
                 )
             }
@@ -108,9 +108,24 @@ impl RawCluster {
     }
 }
 
+/// The most of a `certificate-authority` file kcc reads: a CA bundle is
+/// kilobytes, and a path such as `/dev/zero` (or a FIFO left open) must not
+/// hold a cache hit or fill its memory.
+const CA_FILE_LIMIT: u64 = 4 << 20;
+
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(CA_FILE_LIMIT + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > CA_FILE_LIMIT {
+        return Err(std::io::Error::other(format!("larger than {} MiB", CA_FILE_LIMIT >> 20)));
+    }
+    Ok(bytes)
+}
+
 /// Standard base64, padding and line breaks tolerated (kubeconfigs hold it
 /// as one line; hand-edited ones sometimes do not).
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for b in text.bytes() {
@@ -159,6 +174,19 @@ pub fn find(exec_info: Option<&str>, family: Family, call_key: &str) -> Result<F
     let files: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
     from_kubeconfigs(&files, &user, call_key, &info, |name| std::env::var_os(name))
         .map_err(|e| format!("the {} client passed no cluster: {e}", family.as_str()))
+}
+
+/// Healing's reading of the cluster in `KUBERNETES_EXEC_INFO`, without
+/// opening a `certificate-authority` file it may name (for [`crate::fuzz`]).
+pub(crate) fn in_exec_info(raw: &str) -> Option<Result<Cluster, String>> {
+    let cluster = serde_json::from_str::<RawExecInfo>(raw).ok()?.spec?.cluster?;
+    (cluster.certificate_authority.is_none() || cluster.certificate_authority_data.is_some())
+        .then(|| cluster.resolve(None))
+}
+
+/// Whether healing's typed reading of a kubeconfig accepts `text` (for [`crate::fuzz`]).
+pub(crate) fn typed(text: &str) -> bool {
+    crate::kubeconfig::aliases::check(text).is_ok() && serde_yml::from_str::<RawKubeconfig>(text).is_ok()
 }
 
 #[derive(Deserialize, Default)]
@@ -221,6 +249,9 @@ pub fn from_kubeconfigs(
     let mut users: Vec<kubeconfig_read::NamedUser> = Vec::new();
     for path in files {
         let Ok(text) = std::fs::read_to_string(path) else { continue };
+        if crate::kubeconfig::aliases::check(&text).is_err() {
+            continue;
+        }
         let Ok(k) = serde_yml::from_str::<RawKubeconfig>(&text) else { continue };
         for c in k.clusters.into_iter().flatten() {
             if !clusters.iter().any(|(n, _, _)| *n == c.name) {

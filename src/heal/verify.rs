@@ -88,7 +88,7 @@ fn secret_of(json: &str) -> Result<Secret, String> {
 
 /// Where to connect: scheme, host, port and path prefix of a server URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Url {
+pub(crate) struct Url {
     tls: bool,
     host: String,
     port: u16,
@@ -97,7 +97,7 @@ struct Url {
     auth: Option<String>,
 }
 
-fn parse_url(url: &str, default_scheme: &str) -> Result<Url, String> {
+pub(crate) fn parse_url(url: &str, default_scheme: &str) -> Result<Url, String> {
     let (scheme, rest) = url.split_once("://").unwrap_or((default_scheme, url));
     let tls = match scheme.to_ascii_lowercase().as_str() {
         "https" => true,

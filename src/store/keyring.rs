@@ -338,13 +338,13 @@ fn run_bounded<T: Send + 'static>(limit: Duration, op: impl FnOnce() -> T + Send
 }
 
 /// The header the main entry holds when a secret is split.
-fn split_header(parts: usize, whole: &[u8]) -> String {
+pub(crate) fn split_header(parts: usize, whole: &[u8]) -> String {
     let digest: String = Sha256::digest(whole).iter().map(|b| format!("{b:02x}")).collect();
     format!("{SPLIT_PREFIX}{parts}:{digest}")
 }
 
 /// Parses a split header: (parts, hex digest).
-fn parse_header(main: &[u8]) -> Option<(usize, &str)> {
+pub(crate) fn parse_header(main: &[u8]) -> Option<(usize, &str)> {
     let text = std::str::from_utf8(main).ok()?;
     let rest = text.strip_prefix(SPLIT_PREFIX)?;
     let (n, digest) = rest.split_once(':')?;
@@ -363,7 +363,10 @@ fn read_joined(key: &str) -> Result<Option<String>, KeyringError> {
 
 /// Reads `key`'s secret with `get`, joining its parts when it is split;
 /// `Ok(None)` when it is missing or its parts do not add up to the digest.
-fn join_parts<E>(key: &str, mut get: impl FnMut(&str) -> Result<Option<Vec<u8>>, E>) -> Result<Option<String>, E>
+pub(crate) fn join_parts<E>(
+    key: &str,
+    mut get: impl FnMut(&str) -> Result<Option<Vec<u8>>, E>,
+) -> Result<Option<String>, E>
 where
     E: From<NotUtf8>,
 {
@@ -385,7 +388,7 @@ where
 }
 
 /// A stored secret that is not UTF-8 (an ExecCredential always is).
-struct NotUtf8;
+pub(crate) struct NotUtf8;
 
 const NOT_UTF8: &str = "the stored secret is not valid UTF-8";
 
@@ -554,7 +557,7 @@ mod platform {
 }
 
 #[cfg(secret_service)]
-mod dbus;
+pub(crate) mod dbus;
 
 #[cfg(secret_service)]
 mod direct;

@@ -229,7 +229,7 @@ pub fn u32_at(bytes: &[u8], at: usize, le: bool) -> u32 {
 /// Finds REPLY_SERIAL (5) and ERROR_NAME (4) in a header field array.
 /// Offsets inside `fields` are message offsets minus 16 (a multiple of 8), so
 /// alignment can be computed on them directly.
-fn reply_fields(fields: &[u8], le: bool) -> (Option<u32>, Option<String>) {
+pub(crate) fn reply_fields(fields: &[u8], le: bool) -> (Option<u32>, Option<String>) {
     let mut at = 0;
     let (mut serial, mut error) = (None, None);
     while at < fields.len() {
