@@ -22,6 +22,7 @@ pub mod dispatch;
 pub mod duration;
 pub mod generate;
 pub mod heal;
+pub mod identity;
 pub mod key;
 pub mod kubeconfig;
 pub mod kuberc;

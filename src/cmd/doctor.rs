@@ -484,6 +484,7 @@ fn decision_report(decision: &Decision, now: Timestamp) -> DecisionReport {
         Decision::Miss(Miss::Corrupt { .. }) => "corrupt",
         Decision::Miss(Miss::DifferentApiVersion { .. }) => "api-mismatch",
         Decision::Miss(Miss::StoreUnreadable { .. }) => "unreadable",
+        Decision::Miss(Miss::IdentityChanged { .. }) => "identity-changed",
     };
     let default_ttl = matches!(decision, Decision::Hit { default_ttl: true, .. });
     DecisionReport { kind, default_ttl, text: diagnostics::describe(decision, now) }
