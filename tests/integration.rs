@@ -16,6 +16,7 @@ mod clients;
 mod doctor;
 mod generate;
 mod heal;
+mod identity;
 mod inject;
 mod install;
 #[cfg(target_os = "linux")]
