@@ -146,7 +146,7 @@ fn signing_key(token: &str) -> String {
     url[at..].split("%2F").next().unwrap().to_owned()
 }
 
-fn base64url_decode(s: &str) -> Vec<u8> {
+pub fn base64url_decode(s: &str) -> Vec<u8> {
     let value = |c: u8| match c {
         b'A'..=b'Z' => c - b'A',
         b'a'..=b'z' => c - b'a' + 26,
@@ -362,4 +362,160 @@ fn identity_off_keeps_the_entry_and_identity_files_apply_to_any_plugin() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("KUBE_CREDENTIAL_CACHE_IDENTITY_FILES"), "{}", stderr(&bad));
     assert_eq!(w.runs("corp-token"), 2, "a bad setting runs nothing");
+}
+
+/// `azureProfile.json` as the Azure CLI writes it (UTF-8 with a byte-order
+/// mark), with `default` as the default subscription.
+fn azure_profile(dir: &Path, default: &str) {
+    let subs: Vec<serde_json::Value> = [("sub-dev-1111", "Dev"), ("sub-prod-2222", "Prod")]
+        .iter()
+        .map(|(id, name)| {
+            serde_json::json!({"id": id, "name": name, "state": "Enabled", "tenantId": "tenant-1",
+                "user": {"name": "dev@example.com", "type": "user"}, "isDefault": *id == default,
+                "environmentName": "AzureCloud", "homeTenantId": "tenant-1", "managedByTenants": []})
+        })
+        .collect();
+    let json = serde_json::json!({"installationId": "i-1", "subscriptions": subs});
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("azureProfile.json"), format!("\u{feff}{json}")).unwrap();
+}
+
+#[test]
+fn azure_kubelogin_follows_az_account_set_and_not_token_refreshes() {
+    let w = World::new();
+    let az = w.path("azure");
+    azure_profile(&az, "sub-dev-1111");
+    // kubelogin -l azurecli asks az, which answers for its default subscription.
+    let plugin = w.script(
+        "kubelogin",
+        &format!(
+            "echo run >> '{count}'\n\
+             sub=$(python3 -c 'import json,os,sys; p=json.load(open(os.environ[\"AZURE_CONFIG_DIR\"]+\"/azureProfile.json\", encoding=\"utf-8-sig\")); print([s[\"id\"] for s in p[\"subscriptions\"] if s[\"isDefault\"]][0])')\n\
+             printf '{{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"spec\":{{}},\"status\":{{\"token\":\"az-token-%s\",\"expirationTimestamp\":\"{exp}\"}}}}' \"$sub\"",
+            count = w.path("kubelogin.count").display(),
+            exp = in_secs(3600)
+        ),
+    );
+    let env = [("AZURE_CONFIG_DIR", az.display().to_string())];
+    let run = || {
+        let mut cmd = w.cmd("kcc-cache");
+        cmd.arg(&plugin).args([
+            "get-token",
+            "--login",
+            "azurecli",
+            "--server-id",
+            "6dae42f8-4368-4678-94ff-3960e28e3630",
+        ]);
+        cmd.envs(env.iter().map(|(k, v)| (*k, v))).env(DEBUG.0, DEBUG.1).output().unwrap()
+    };
+    assert_eq!(token_of(&run()), "az-token-sub-dev-1111");
+    // az refreshing its tokens rewrites the MSAL cache, not the profile.
+    fs::write(az.join("msal_token_cache.json"), "{\"AccessToken\":{}}").unwrap();
+    assert_eq!(token_of(&run()), "az-token-sub-dev-1111");
+    assert_eq!(w.runs("kubelogin"), 1);
+
+    azure_profile(&az, "sub-prod-2222"); // az account set --subscription Prod
+    let out = run();
+    assert_eq!(token_of(&out), "az-token-sub-prod-2222", "never the previous subscription");
+    let err = stderr(&out);
+    assert!(err.contains("identity changed: Azure subscription 'Dev' (sub-dev-1111), user dev@example.com"), "{err}");
+    assert!(err.contains("→ Azure subscription 'Prod' (sub-prod-2222)"), "{err}");
+    assert_eq!(w.runs("kubelogin"), 2);
+}
+
+/// An int128/kubelogin stand-in: `get-token` serves its token cache (one
+/// file per issuer/client, named by a SHA-256 as the real one), logging in
+/// (a new token) when it is empty; `clean` deletes the cache directory.
+fn oidc_login(w: &World) -> PathBuf {
+    w.script(
+        "kubectl-oidc_login",
+        &format!(
+            "dir=\"${{KUBECACHEDIR:-$HOME/.kube/cache}}/oidc-login\"\n\
+             for a in \"$@\"; do case \"$a\" in --token-cache-dir=*) dir=\"${{a#--token-cache-dir=}}\";; esac; done\n\
+             if [ \"$1\" = clean ]; then rm -rf \"$dir\"; exit 0; fi\n\
+             echo run >> '{count}'\n\
+             f=\"$dir/8f1c2b0e9d4a7c6b5e3f2a1d0c9b8a7f6e5d4c3b2a1908f7e6d5c4b3a2918070\"\n\
+             if [ ! -f \"$f\" ]; then mkdir -p \"$dir\"; n=$(wc -l < '{count}'); printf '{{\"id_token\":\"oidc-token-%s\",\"refresh_token\":\"r\"}}' \"$n\" > \"$f\"; fi\n\
+             tok=$(sed 's/.*\"id_token\":\"\\([^\"]*\\)\".*/\\1/' \"$f\")\n\
+             printf '{{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"spec\":{{}},\"status\":{{\"token\":\"%s\",\"expirationTimestamp\":\"{exp}\"}}}}' \"$tok\"",
+            count = w.path("kubectl-oidc_login.count").display(),
+            exp = in_secs(3600)
+        ),
+    )
+}
+
+#[test]
+fn after_oidc_login_clean_the_next_call_does_not_get_the_old_token() {
+    let w = World::new();
+    let plugin = oidc_login(&w);
+    let kubecache = w.path("kubecache");
+    let run = || {
+        w.cmd("kcc-cache")
+            .arg(&plugin)
+            .args(["get-token", "--oidc-issuer-url=https://idp.example.com", "--oidc-client-id=kubernetes"])
+            .env("KUBECACHEDIR", &kubecache)
+            .env(DEBUG.0, DEBUG.1)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(token_of(&run()), "oidc-token-1");
+    let second = run();
+    assert_eq!(token_of(&second), "oidc-token-1");
+    assert_eq!(w.runs("kubectl-oidc_login"), 1, "the cache the first login wrote is no switch: {}", stderr(&second));
+
+    let out = w.cmd(&plugin).arg("clean").env("KUBECACHEDIR", &kubecache).output().unwrap();
+    assert!(out.status.success() && !kubecache.join("oidc-login").exists());
+    let out = run();
+    assert_eq!(token_of(&out), "oidc-token-2", "a logged-out identity's token is never served");
+    assert!(stderr(&out).contains("identity changed: oidc-login token cache"), "{}", stderr(&out));
+    assert_eq!(token_of(&run()), "oidc-token-2");
+    assert_eq!(w.runs("kubectl-oidc_login"), 2);
+}
+
+#[test]
+fn refresh_ahead_and_healing_keep_working_with_an_identity() {
+    // Refresh ahead: the background refresher stores its credential with the
+    // identity, and the next call is a hit on it.
+    let w = World::new();
+    let plugin = fake_aws(&w, "kcc-id-ahead-1");
+    w.set_plugin_output("aws", &credential("v1beta1", "kcc-id-ahead-1", Some(&in_secs(120))));
+    credentials_file(&w, &[("sso", "AKIAKCCAHEAD")]);
+    let mut env = aws_files_env(&w);
+    env.push(("KUBE_CREDENTIAL_CACHE_REFRESH_AHEAD", "5m".into()));
+    assert_eq!(token_of(&call(&w, &plugin, &env)), "kcc-id-ahead-1");
+    w.set_plugin_output("aws", &credential("v1beta1", "kcc-id-ahead-2", Some(&in_secs(3600))));
+    assert_eq!(token_of(&call(&w, &plugin, &env)), "kcc-id-ahead-1", "served at once, refreshed behind");
+    let start = std::time::Instant::now();
+    while w.runs("aws") < 2 || !w.store_text().contains("kcc-id-ahead-2") {
+        assert!(start.elapsed().as_secs() < 20, "no background refresh: {}", w.store_text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(token_of(&call(&w, &plugin, &env)), "kcc-id-ahead-2");
+    assert_eq!(w.runs("aws"), 2, "the refreshed entry, stored with its identity, is a hit");
+    let index = w.index_json();
+    let row = index["entries"].as_object().unwrap().values().next().unwrap().clone();
+    assert_eq!(row["identity"]["description"], "AWS profile sso");
+
+    // Healing: kubectl's call after a 401 refreshes, and the next call hits.
+    let w = World::new();
+    let (old, new) = ("kcc-id-heal-old", "kcc-id-heal-new");
+    let plugin = fake_aws(&w, old);
+    credentials_file(&w, &[("sso", "AKIAKCCHEAL")]);
+    let server = ApiServer::start(&w);
+    server.allow(old);
+    let mut user = ExecUser::new("kcc-cache").args([plugin.to_str().unwrap(), "eks", "get-token"]).api("v1beta1");
+    for (name, value) in aws_files_env(&w) {
+        user = user.env(name, value);
+    }
+    let kubeconfig = w.path("kubeconfig");
+    write_kubeconfig(&kubeconfig, &server, &user);
+    ok(&kube::get_version(&w, &kubeconfig));
+    server.revoke(old);
+    server.allow(new);
+    w.set_plugin_output("aws", &credential("v1beta1", new, Some(&in_secs(3600))));
+    assert!(!kube::get_version(&w, &kubeconfig).status.success());
+    assert_eq!(w.runs("aws"), 2, "kubectl's call after the 401 refreshed");
+    ok(&kube::get_version(&w, &kubeconfig));
+    assert_eq!(w.runs("aws"), 2, "the healed credential is a hit");
+    assert_eq!(server.requests().pop().unwrap().token_sha256.as_deref(), Some(token_sha256(new).as_str()));
 }
