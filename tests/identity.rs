@@ -519,3 +519,69 @@ fn refresh_ahead_and_healing_keep_working_with_an_identity() {
     assert_eq!(w.runs("aws"), 2, "the healed credential is a hit");
     assert_eq!(server.requests().pop().unwrap().token_sha256.as_deref(), Some(token_sha256(new).as_str()));
 }
+
+#[test]
+fn doctor_shows_each_entrys_identity_and_clear_identity_changed_removes_the_stale_ones() {
+    let w = World::new();
+    let token = "kcc-id-doctor-token";
+    let plugin = fake_aws(&w, token);
+    credentials_file(&w, &[("a", "AKIAKCCDOCTORA"), ("b", "AKIAKCCDOCTORB")]);
+    let server = ApiServer::start(&w);
+    server.allow(token);
+    let mut user = ExecUser::new("kcc-cache").args([plugin.to_str().unwrap(), "eks", "get-token"]).api("v1beta1");
+    user = user.env("AWS_SHARED_CREDENTIALS_FILE", w.path("aws/credentials").to_str().unwrap());
+    let kubeconfig = w.path("kubeconfig");
+    write_kubeconfig(&kubeconfig, &server, &user);
+    let kubectl = w
+        .cmd(kube::kubectl())
+        .args(["get", "--raw", "/version", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env("AWS_DEFAULT_PROFILE", "a")
+        .output()
+        .unwrap();
+    ok(&kubectl);
+    // An entry no kubeconfig user has: kcc cannot tell whether it is current.
+    ok(&call(&w, &plugin, &aws_files_env(&w)));
+    assert_eq!(w.store_keys().len(), 2);
+
+    let doctor = |profile: &str, json: bool| {
+        let mut cmd = w.cmd("kcc");
+        cmd.args(["doctor", "--kubeconfig"]).arg(&kubeconfig).env("AWS_DEFAULT_PROFILE", profile);
+        if json {
+            cmd.arg("--json");
+        }
+        stdout(&cmd.output().unwrap())
+    };
+    let text = doctor("a", false);
+    assert!(text.contains("identity: AWS profile a (current)"), "{text}");
+    assert!(text.contains("identity: AWS profile sso (no kubeconfig user has this key"), "{text}");
+
+    let report: serde_json::Value = serde_json::from_str(&doctor("b", true)).unwrap();
+    let entries = report["entries"].as_array().unwrap();
+    let stale = entries.iter().find(|e| e["identity"]["recorded"] == "AWS profile a").expect("the kubectl entry");
+    assert_eq!(stale["identity"]["matches"], false, "{stale}");
+    assert_eq!(stale["identity"]["current"], "AWS profile b");
+    assert!(stale["identity"]["sources"].as_array().unwrap().iter().any(|s| s == "env AWS_DEFAULT_PROFILE"));
+    let findings = report["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["code"] == "identity-changed"), "{findings:?}");
+    let text = doctor("b", false);
+    assert!(text.contains("next call: miss: identity changed: AWS profile a → AWS profile b"), "{text}");
+    assert!(!text.contains("AKIAKCCDOCTOR") && !text.contains("secret-of-"), "{text}");
+
+    let clear = |profile: &str| {
+        let out = w
+            .cmd("kcc")
+            .args(["clear", "--identity-changed"])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("AWS_DEFAULT_PROFILE", profile)
+            .output()
+            .unwrap();
+        ok(&out)
+    };
+    assert!(clear("a").contains("no cached entry matched"), "the current identity's entry stays");
+    assert_eq!(w.store_keys().len(), 2);
+    let out = clear("b");
+    assert!(out.contains("removed 1 of 2"), "{out}");
+    let left = w.store_keys();
+    assert_eq!(left.len(), 1, "the entry no kubeconfig user has is kept: {left:?}");
+}
