@@ -77,7 +77,12 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
     let exec_info = ExecInfo::parse(exec_info_raw.as_deref());
     let key = key::for_call(command, plugin_args, &config.key_env, |name| std::env::var_os(name), &exec_info);
     diag.debug(|| format!("cache key: {key}"));
-    let identity = identity::plan::plan(command, plugin_args, |name| std::env::var_os(name), &config.identity);
+    let identity = if config.identity.builtins || !config.identity.files.is_empty() {
+        let env = identity::plan::Environment::from_process();
+        identity::plan::plan(command, plugin_args, |name| env.get(name), &config.identity)
+    } else {
+        identity::Plan::default()
+    };
 
     let store = match open_store(&config, &diag) {
         Ok(store) => store,

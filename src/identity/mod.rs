@@ -46,6 +46,10 @@ pub struct Recorded {
     pub v: u32,
     /// The fingerprint (128 bits of SHA-256, hex).
     pub fp: String,
+    /// The quick check of the hit path: FNV-1a (64 bits, hex) of the
+    /// environment inputs alone (the files are checked by their stat). Not
+    /// a secret's stand-in anywhere else: the index carries `fp` only.
+    pub q: String,
     /// The identity in words (no secret).
     pub d: String,
     /// The files read, with their stat and digest.
@@ -85,18 +89,54 @@ pub fn fingerprint(plan: &Plan, files: &[FileRecord]) -> String {
         field(b'K', Some(f.k.as_bytes()));
         field(b'H', Some(f.h.as_bytes()));
     }
-    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize()[..16])
 }
 
 fn os_bytes(s: &OsStr) -> Vec<u8> {
     s.to_string_lossy().into_owned().into_bytes()
 }
 
+/// FNV-1a over the environment inputs (length-prefixed), in hex: what a hit
+/// compares instead of a SHA-256 (a few thousand instructions fewer; a
+/// mismatch, or any changed file, falls back to the full fingerprint).
+pub fn quick(plan: &Plan) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (name, value) in &plan.inputs {
+        eat(name.as_bytes());
+        match value {
+            None => eat(&[0]),
+            Some(v) => {
+                let v = v.as_encoded_bytes();
+                eat(&[1]);
+                eat(&(v.len() as u32).to_le_bytes());
+                eat(v);
+            }
+        }
+    }
+    hex(&h.to_be_bytes())
+}
+
+/// Lower-case hex without `format!` per byte.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
 fn finish(plan: &Plan, found: observe::Found) -> Observation {
     let fp = fingerprint(plan, &found.files);
     let sources = observe::sources(plan, &found.files);
     let d = if found.words.is_empty() { "no identity source".into() } else { found.words.join("; ") };
-    Observation { recorded: Recorded { v: 1, fp, d, files: found.files }, sources }
+    Observation { recorded: Recorded { v: 1, fp, q: quick(plan), d, files: found.files }, sources }
 }
 
 /// Everything `plan` names, read now (a hit that has to look again,
@@ -182,23 +222,43 @@ pub fn attach(json: &str, recorded: &Recorded) -> String {
     format!("{body}{mark}{record}}}")
 }
 
-/// Checks the stored credential `json` against the current identity.
+/// What the hit path reads of a record: borrowed, no digest, no words.
+#[derive(Deserialize)]
+struct Quick<'a> {
+    #[serde(borrow)]
+    q: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    files: Vec<QuickFile<'a>>,
+}
+
+#[derive(Deserialize)]
+struct QuickFile<'a> {
+    #[serde(borrow)]
+    p: std::borrow::Cow<'a, str>,
+    m: [u64; 4],
+}
+
+/// Checks the stored credential `json` against the current identity: the
+/// quick check first (a `stat` per recorded file and an FNV-1a of the
+/// environment inputs), the full fingerprint only when that differs.
 pub fn check(plan: &Plan, json: &str) -> Verdict {
     let Some((_, raw)) = split(json) else {
         return if plan.is_empty() { Verdict::Same } else { Verdict::NotRecorded };
     };
+    if let Ok(rec) = serde_json::from_str::<Quick<'_>>(raw)
+        && rec.files.iter().all(|f| observe::stat(std::path::Path::new(f.p.as_ref())) == f.m)
+        && rec.q == quick(plan)
+    {
+        return Verdict::Same;
+    }
     let Ok(recorded) = serde_json::from_str::<Recorded>(raw) else {
         return Verdict::Changed { from: "an unreadable identity record".into(), to: observe_now(plan).recorded.d };
     };
     verify(plan, &recorded)
 }
 
-/// [`check`] on a parsed record: the stat shortcut first, then a full look.
+/// The full comparison of a record with what the sources hold now.
 pub fn verify(plan: &Plan, recorded: &Recorded) -> Verdict {
-    let unchanged = recorded.files.iter().all(|f| observe::stat(std::path::Path::new(&f.p)) == f.m);
-    if unchanged && fingerprint(plan, &recorded.files) == recorded.fp {
-        return Verdict::Same;
-    }
     let now = observe_now(plan);
     if now.recorded.fp == recorded.fp {
         Verdict::Same
@@ -212,14 +272,14 @@ mod tests {
     use super::*;
 
     fn rec() -> Recorded {
-        Recorded { v: 1, fp: "00".into(), d: "x".into(), files: vec![] }
+        Recorded { v: 1, fp: "00".into(), q: "11".into(), d: "x".into(), files: vec![] }
     }
 
     #[test]
     fn the_record_is_attached_last_and_stripped_exactly() {
         let json = r#"{"kind":"ExecCredential","status":{"token":"a,\"kccIdentity\":b"}}"#;
         let stored = attach(json, &rec());
-        assert!(stored.ends_with(r#","kccIdentity":{"v":1,"fp":"00","d":"x","files":[]}}"#), "{stored}");
+        assert!(stored.ends_with(r#","kccIdentity":{"v":1,"fp":"00","q":"11","d":"x","files":[]}}"#), "{stored}");
         assert_eq!(served(&stored), json);
         assert_eq!(served(json), json, "no record: unchanged");
         let (_, raw) = split(&stored).unwrap();

@@ -109,10 +109,16 @@ const AZURE_ENV: &[&str] = &[
 
 const OIDC_ENV: &[&str] = &["KUBECACHEDIR"];
 
-fn stem(word: &OsStr) -> String {
-    let name = Path::new(word).file_name().unwrap_or(word).to_string_lossy();
-    let lower = name.to_ascii_lowercase();
-    lower.strip_suffix(".exe").map(String::from).unwrap_or(lower)
+/// Whether `word`'s file name, without `.exe`, is one of `names` (ASCII
+/// case-insensitive, no allocation: this runs on every hit).
+fn is_tool(word: &OsStr, names: &[&str]) -> bool {
+    let name = Path::new(word).file_name().unwrap_or(word);
+    let Some(name) = name.to_str() else { return false };
+    let name = match name.len().checked_sub(4) {
+        Some(at) if name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(".exe") => &name[..at],
+        _ => name,
+    };
+    names.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
 /// The value of `--flag V` or `--flag=V` among `args`.
@@ -141,14 +147,48 @@ fn set(value: Option<OsString>) -> Option<OsString> {
     value.filter(|v| !v.is_empty())
 }
 
+/// The variables any identity source reads, taken from the process
+/// environment in one pass: a hit would otherwise call `getenv` (a scan of
+/// the whole environment) once per variable, some 20 times.
+#[derive(Debug, Default)]
+pub struct Environment(Vec<(OsString, OsString)>);
+
+const PREFIXES: &[&str] = &[
+    "AWS_",
+    "CLOUDSDK_",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "AZURE_",
+    "AAD_",
+    "KUBECACHEDIR",
+    "HOME",
+    "USERPROFILE",
+    "APPDATA",
+    "KUBE_CREDENTIAL_CACHE_IDENTITY",
+];
+
+impl Environment {
+    /// The process environment's identity variables.
+    pub fn from_process() -> Environment {
+        Environment(
+            std::env::vars_os()
+                .filter(|(k, _)| PREFIXES.iter().any(|p| k.as_encoded_bytes().starts_with(p.as_bytes())))
+                .collect(),
+        )
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<OsString> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+}
+
 /// Decides which sources apply to `command args` under `env`.
 pub fn plan(command: &OsStr, args: &[OsString], env: impl Fn(&str) -> Option<OsString>, settings: &Settings) -> Plan {
     let mut plan = Plan { files: settings.files.clone(), ..Plan::default() };
     if settings.builtins {
-        let words: Vec<String> =
-            std::iter::once(command).chain(args.iter().map(OsString::as_os_str)).map(stem).collect();
-        let has = |names: &[&str]| words.iter().any(|w| names.contains(&w.as_str()));
-        let oidc_flags = args.iter().any(|a| a.to_string_lossy().starts_with("--oidc-issuer-url"));
+        let words = || std::iter::once(command).chain(args.iter().map(OsString::as_os_str));
+        let has = |names: &[&str]| words().any(|w| is_tool(w, names));
+        let oidc_flags = args.iter().any(|a| a.as_encoded_bytes().starts_with(b"--oidc-issuer-url"));
         let home = || {
             set(env("HOME"))
                 .or_else(|| set(env("USERPROFILE")))
@@ -180,9 +220,8 @@ pub fn plan(command: &OsStr, args: &[OsString], env: impl Fn(&str) -> Option<OsS
         if has(&["aws", "aws-iam-authenticator", "aws-vault"]) {
             add(AWS_ENV);
             add(&["HOME", "USERPROFILE"]);
-            let vault_profile = words
-                .iter()
-                .position(|w| w == "aws-vault")
+            let vault_profile = words()
+                .position(|w| is_tool(w, &["aws-vault"]))
                 .and_then(|i| args.iter().skip(i).skip_while(|a| *a != "exec").nth(1))
                 .map(|p| p.to_string_lossy().into_owned())
                 .filter(|p| !p.starts_with('-'));
