@@ -78,8 +78,11 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
     let key = key::for_call(command, plugin_args, &config.key_env, |name| std::env::var_os(name), &exec_info);
     diag.debug(|| format!("cache key: {key}"));
     let identity = if config.identity.builtins || !config.identity.files.is_empty() {
-        let env = identity::plan::Environment::from_process();
-        identity::plan::plan(command, plugin_args, |name| env.get(name), &config.identity)
+        // Read only when a source applies: a plugin kcc knows nothing
+        // about costs no pass over the environment.
+        let env = std::cell::OnceCell::new();
+        let lookup = |name: &str| env.get_or_init(identity::plan::Environment::from_process).get(name);
+        identity::plan::plan(command, plugin_args, lookup, &config.identity)
     } else {
         identity::Plan::default()
     };
