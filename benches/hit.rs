@@ -18,7 +18,10 @@
 //! 4. the real `aws eks get-token` alone vs a hit wrapping it;
 //! 5. `kubectl get --raw /version` against the local TLS API server: a
 //!    plain aws user, the same user through kcc (hit), an instant plugin;
-//! 6. concurrency: 64 simultaneous cold callers for one key.
+//! 6. concurrency: 64 simultaneous cold callers for one key;
+//! 7. identity (issue 18): file hits of an EKS-like (`aws`, profile in the
+//!    shared files) and a GKE-like (`gke-gcloud-auth-plugin`, a gcloud
+//!    configuration) entry with the built-in identity sources on and off.
 //!
 //! `KCC_BENCH_RUNS` sets the start-up sample count (default 300);
 //! `KCC_BENCH_SECTIONS=1,3` runs only those sections.
@@ -130,6 +133,9 @@ fn main() {
     }
     if run(6) {
         concurrency(&mut report);
+    }
+    if run(7) {
+        identity(&mut report, runs);
     }
 
     let mut chart = String::from(
@@ -524,4 +530,120 @@ fn concurrency(report: &mut Report) {
         w.runs("slow")
     ));
     report.line(String::new());
+}
+
+/// Section 7: what checking the identity costs a hit (issue 18). The same
+/// binary with `KUBE_CREDENTIAL_CACHE_IDENTITY=off` is the "before": it
+/// records nothing and finds no record, so its hit path is the old one but
+/// for one `rfind` and a plan that returns at once.
+fn identity(report: &mut Report, runs: usize) {
+    let w = World::new();
+    let expiry = in_secs(7200);
+    w.plugin("aws", &credential("v1beta1", &eks_sized_token("eks"), Some(&expiry)), 0.0);
+    w.plugin("gke-gcloud-auth-plugin", &credential("v1beta1", &eks_sized_token("gke"), Some(&expiry)), 0.0);
+    w.plugin("plugin", &credential("v1beta1", &eks_sized_token("plain"), Some(&expiry)), 0.0);
+    let aws = w.path("aws-files");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("config"),
+        "[default]\nregion = eu-west-1\n\n[profile prod]\nregion = eu-west-1\noutput = json\n",
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = x\n\n[prod]\naws_access_key_id = AKIAPROD\naws_secret_access_key = y\n",
+    )
+    .unwrap();
+    let gcloud = w.path("gcloud");
+    std::fs::create_dir_all(gcloud.join("configurations")).unwrap();
+    std::fs::write(gcloud.join("active_config"), "alice").unwrap();
+    std::fs::write(
+        gcloud.join("configurations/config_alice"),
+        "[core]\naccount = alice@example.com\nproject = demo\n\n[compute]\nregion = europe-west1\n",
+    )
+    .unwrap();
+    let env: Vec<(&str, String)> = vec![
+        ("KUBE_CREDENTIAL_CACHE_BACKEND", "file".into()),
+        ("AWS_PROFILE", "prod".into()),
+        ("AWS_CONFIG_FILE", aws.join("config").display().to_string()),
+        ("AWS_SHARED_CREDENTIALS_FILE", aws.join("credentials").display().to_string()),
+        ("CLOUDSDK_CONFIG", gcloud.display().to_string()),
+    ];
+    let hit = |plugin: &str, args: &[&str], on: bool| {
+        let mut c = w.cmd_direct("kcc-cache");
+        c.arg(plugin).args(args).envs(env.iter().map(|(k, v)| (*k, v)));
+        if !on {
+            c.env("KUBE_CREDENTIAL_CACHE_IDENTITY", "off");
+        }
+        c
+    };
+    let eks = ["eks", "get-token", "--cluster-name", "prod"];
+    let eks_off = ["eks", "get-token", "--cluster-name", "prod-off"];
+    let gke: [&str; 0] = [];
+    let gke_off = ["--off"];
+    for (plugin, args, on) in [
+        ("plugin", &[][..], true),
+        ("aws", &eks[..], true),
+        ("aws", &eks_off[..], false),
+        ("gke-gcloud-auth-plugin", &gke[..], true),
+        ("gke-gcloud-auth-plugin", &gke_off[..], false),
+    ] {
+        time(&mut hit(plugin, args, on)); // the miss that fills the cache
+    }
+    let mut cases: Vec<Box<dyn FnMut() -> Duration>> = vec![
+        Box::new(|| time(&mut w.cmd_direct("/bin/true"))),
+        Box::new(|| {
+            forget_clients(&w);
+            time(&mut hit("plugin", &[], true))
+        }),
+        Box::new(|| {
+            forget_clients(&w);
+            time(&mut hit("aws", &eks_off, false))
+        }),
+        Box::new(|| {
+            forget_clients(&w);
+            time(&mut hit("aws", &eks, true))
+        }),
+        Box::new(|| {
+            forget_clients(&w);
+            time(&mut hit("gke-gcloud-auth-plugin", &gke_off, false))
+        }),
+        Box::new(|| {
+            forget_clients(&w);
+            time(&mut hit("gke-gcloud-auth-plugin", &gke, true))
+        }),
+    ];
+    let mut refs: Vec<&mut dyn FnMut() -> Duration> = cases.iter_mut().map(|c| c.as_mut() as _).collect();
+    let medians = interleaved(runs, &mut refs);
+    drop(refs);
+    drop(cases);
+    assert_eq!(w.runs("aws"), 2, "every timed EKS call was a hit");
+    assert_eq!(w.runs("gke-gcloud-auth-plugin"), 2, "every timed GKE call was a hit");
+    let base = medians[0];
+    let ratio = |i: usize| ms(medians[i]) / ms(base);
+    report.line(format!(
+        "### 7. Identity checks on the hit path (median of {runs} interleaved runs, default settings)\n"
+    ));
+    report.line("| case | ms | ratio to /bin/true | goal |".into());
+    report.line("|---|---|---|---|".into());
+    report.line(format!("| /bin/true | {:.3} | 1.00x | |", ms(base)));
+    report.line(format!(
+        "| file hit, a plugin with no identity source | {:.3} | {:.2}x | ≤ 1.1x |",
+        ms(medians[1]),
+        ratio(1)
+    ));
+    let rows = [
+        (2, "EKS-like file hit (`aws`), `IDENTITY=off` (before)", ""),
+        (3, "EKS-like file hit, identity on: 2 stats + 1 SHA-256", "≤ 1.1x"),
+        (4, "GKE-like file hit (`gke-gcloud-auth-plugin`), `IDENTITY=off` (before)", ""),
+        (5, "GKE-like file hit, identity on: 2 stats + 1 SHA-256", "≤ 1.1x"),
+    ];
+    for (i, what, goal) in rows {
+        report.line(format!("| {what} | {:.3} | {:.2}x | {goal} |", ms(medians[i]), ratio(i)));
+    }
+    report.line(format!(
+        "\nidentity on / off: EKS {:.3}x, GKE {:.3}x\n",
+        ms(medians[3]) / ms(medians[2]),
+        ms(medians[5]) / ms(medians[4])
+    ));
 }

@@ -71,7 +71,7 @@ _kcc() {
             esac
             ;;
         kcc_clear)
-            opts="--help --all --expired --user --server --key --dry-run"
+            opts="--help --all --expired --user --server --key --identity-changed --dry-run"
             case "${prev}" in
                 --user)
                     COMPREPLY=()

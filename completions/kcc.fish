@@ -63,6 +63,7 @@ complete -c kcc -n '__fish_kcc_using_command clear' -f -l expired -d 'remove onl
 complete -c kcc -n '__fish_kcc_using_command clear' -f -l user -r -d 'remove only entries of this kubeconfig user (KUBE_CREDENTIAL_CACHE_USER)'
 complete -c kcc -n '__fish_kcc_using_command clear' -f -l server -r -d 'remove only entries for this API server URL'
 complete -c kcc -n '__fish_kcc_using_command clear' -f -l key -r -d 'remove only this exact cache key (repeatable)'
+complete -c kcc -n '__fish_kcc_using_command clear' -f -l identity-changed -d 'remove only entries stored for an identity that is no longer current (a switched gcloud configuration, AWS profile, Azure subscription, …) for their kubeconfig user'
 complete -c kcc -n '__fish_kcc_using_command clear' -f -l dry-run -d 'list what would be removed, change nothing'
 complete -c kcc -n '__fish_kcc_using_command doctor' -f -l help -d 'display usage information'
 complete -c kcc -n '__fish_kcc_using_command doctor' -f -l kubeconfig -r -d 'kubeconfig file to inspect (default: $KUBECONFIG, else ~/.kube/config)'

@@ -95,6 +95,9 @@ pub struct ClearArgs {
     /// remove only this exact cache key (repeatable)
     #[argh(option)]
     pub key: Vec<String>,
+    /// remove only entries stored for an identity that is no longer current (a switched gcloud configuration, AWS profile, Azure subscription, …) for their kubeconfig user
+    #[argh(switch)]
+    pub identity_changed: bool,
     /// list what would be removed, change nothing
     #[argh(switch)]
     pub dry_run: bool,

@@ -24,6 +24,10 @@ pub const ENV_DEFAULT_TTL: &str = "KUBE_CREDENTIAL_CACHE_DEFAULT_TTL";
 pub const ENV_NO_EXPIRY_THRESHOLD: &str = "KUBE_CREDENTIAL_CACHE_NO_EXPIRY_THRESHOLD";
 /// Environment variables whose values are part of the cache key.
 pub const ENV_CACHEKEY_ENV_LIST: &str = "KUBE_CREDENTIAL_CACHE_CACHEKEY_ENV_LIST";
+/// Falsy → the built-in identity sources are off (see [`crate::identity`]).
+pub const ENV_IDENTITY: &str = "KUBE_CREDENTIAL_CACHE_IDENTITY";
+/// Further files whose content belongs to the identity (path list).
+pub const ENV_IDENTITY_FILES: &str = "KUBE_CREDENTIAL_CACHE_IDENTITY_FILES";
 /// Truthy → explain every decision on stderr.
 pub const ENV_DEBUG: &str = "KUBE_CREDENTIAL_CACHE_DEBUG";
 /// Largest secret stored in one keyring entry; longer ones are split.
@@ -99,6 +103,16 @@ pub const SETTINGS: &[SettingInfo] = &[
         name: ENV_CACHEKEY_ENV_LIST,
         default: "KUBE_CREDENTIAL_CACHE_USER,AWS_PROFILE,AWS_REGION,AWS_VAULT",
         meaning: "comma-separated environment variables whose values are part of the cache key",
+    },
+    SettingInfo {
+        name: ENV_IDENTITY,
+        default: "on",
+        meaning: "0, false, no or off: turn off the built-in identity sources (gcloud configuration, AWS profile and credentials, Azure default subscription, kubelogin and oidc-login token caches) that a hit checks, so an identity switched outside the kubeconfig is never served the previous identity's credential",
+    },
+    SettingInfo {
+        name: ENV_IDENTITY_FILES,
+        default: "none",
+        meaning: "further files whose content belongs to the identity, as absolute paths separated like PATH (: or ; on Windows); a hit whose files changed runs the plugin again; applies to every plugin, also with the built-in sources off",
     },
     SettingInfo {
         name: ENV_DEBUG,
@@ -198,6 +212,8 @@ pub struct Config {
     pub no_expiry_threshold: SignedDuration,
     /// Names of environment variables that are part of the cache key.
     pub key_env: Vec<String>,
+    /// Which identity sources apply (see [`crate::identity`]).
+    pub identity: crate::identity::Settings,
     /// Explain decisions on stderr.
     pub debug: bool,
     /// Largest secret, in bytes, stored in one keyring entry.
@@ -325,6 +341,39 @@ impl Config {
             }
         };
 
+        let builtins = match get(ENV_IDENTITY)? {
+            None => true,
+            Some(v) => parse_bool(&v).ok_or_else(|| ConfigError {
+                variable: ENV_IDENTITY,
+                value: v.clone(),
+                problem: "expected on (the default) or off: 1/true/yes/on or 0/false/no/off".into(),
+            })?,
+        };
+        let identity_files = match get(ENV_IDENTITY_FILES)? {
+            None => Vec::new(),
+            Some(v) => {
+                let mut files = Vec::new();
+                for part in crate::platform::Os::CURRENT.split_list(&v) {
+                    let part = part.trim();
+                    if part.is_empty() {
+                        continue;
+                    }
+                    if !std::path::Path::new(part).is_absolute() {
+                        return Err(ConfigError {
+                            variable: ENV_IDENTITY_FILES,
+                            value: v.clone(),
+                            problem: format!(
+                                "'{part}' is not an absolute path; list absolute paths separated like PATH, e.g. {ENV_IDENTITY_FILES}=$HOME/.config/my-idp/current-user"
+                            ),
+                        });
+                    }
+                    files.push(std::path::PathBuf::from(part));
+                }
+                files
+            }
+        };
+        let identity = crate::identity::Settings { builtins, files: identity_files };
+
         let debug = match get(ENV_DEBUG)? {
             None => false,
             Some(v) => parse_bool(&v).ok_or_else(|| ConfigError {
@@ -364,6 +413,7 @@ impl Config {
             default_ttl,
             no_expiry_threshold,
             key_env,
+            identity,
             debug,
             keyring_entry_limit,
             plugin_timeout,
@@ -456,6 +506,19 @@ mod tests {
         let c = cfg(&[(ENV_REFRESH_AHEAD, "5m"), (ENV_HEAL, "0")]).unwrap();
         assert_eq!(c.refresh_ahead, SignedDuration::from_mins(5));
         assert!(!c.heal);
+    }
+
+    #[test]
+    fn identity_settings_are_validated() {
+        let c = cfg(&[]).unwrap();
+        assert!(c.identity.builtins && c.identity.files.is_empty());
+        assert!(!cfg(&[(ENV_IDENTITY, "off")]).unwrap().identity.builtins);
+        assert_eq!(cfg(&[(ENV_IDENTITY, "sometimes")]).unwrap_err().variable, ENV_IDENTITY);
+        let files = cfg(&[(ENV_IDENTITY_FILES, "/a/b::/c")]).unwrap().identity.files;
+        assert_eq!(files, [std::path::PathBuf::from("/a/b"), "/c".into()]);
+        let e = cfg(&[(ENV_IDENTITY_FILES, "/a:rel/x")]).unwrap_err();
+        assert_eq!(e.variable, ENV_IDENTITY_FILES);
+        assert!(e.to_string().contains("'rel/x'"), "{e}");
     }
 
     #[test]

@@ -42,6 +42,14 @@ pub enum Miss {
         /// What kubectl wants.
         wanted: String,
     },
+    /// The identity the plugin would use now is not the one the entry was
+    /// stored for (see [`crate::identity`]).
+    IdentityChanged {
+        /// The recorded identity, in words.
+        from: String,
+        /// The current one.
+        to: String,
+    },
     /// The store could not be read at all.
     StoreUnreadable {
         /// The I/O error.
@@ -101,6 +109,7 @@ pub fn describe_miss(miss: &Miss, now: Timestamp) -> String {
             format!("the entry is {stored} but kubectl asks for {wanted}")
         }
         Miss::StoreUnreadable { why } => format!("the store cannot be read ({why})"),
+        Miss::IdentityChanged { from, to } => format!("identity changed: {from} → {to}"),
     }
 }
 

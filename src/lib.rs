@@ -24,6 +24,7 @@ pub mod duration;
 pub mod fuzz;
 pub mod generate;
 pub mod heal;
+pub mod identity;
 pub mod key;
 pub mod kubeconfig;
 pub mod kuberc;

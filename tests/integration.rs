@@ -17,6 +17,7 @@ mod corpus;
 mod doctor;
 mod generate;
 mod heal;
+mod identity;
 mod inject;
 mod install;
 #[cfg(target_os = "linux")]

@@ -678,4 +678,53 @@ fn fuzz_a_certificate_authority_of_dev_zero_does_not_exhaust_memory() {
     assert!(ok(&second).contains(SECRET), "the cached credential is served: {}", stderr(&second));
     assert!(stderr(&second).contains("larger than 4 MiB"), "{}", stderr(&second));
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+
+/// Issue 21, item 3: exported assumed-role credentials (CI) and
+/// `AWS_DEFAULT_PROFILE` were not in the key, so switching them served the
+/// previous role's token. Fixed through the identity mechanism
+/// (`src/identity`): they are identity inputs of every AWS tool, the secret
+/// ones only ever hashed.
+#[test]
+fn identity_variables_missing_from_the_key_aws_exported_credentials() {
+    let w = World::new();
+    let real = crate::kube::find_on_path("aws").expect("the real aws CLI (pip install awscli)");
+    let aws =
+        w.script("aws", &format!("echo run >> '{}'\nexec '{}' \"$@\"", w.path("aws.count").display(), real.display()));
+    let key_of = |out: &std::process::Output| {
+        let v: serde_json::Value = serde_json::from_str(ok(out).trim()).unwrap();
+        let token = v["status"]["token"].as_str().unwrap().strip_prefix("k8s-aws-v1.").unwrap().to_owned();
+        let url = String::from_utf8(crate::identity::base64url_decode(&token)).unwrap();
+        let at = url.find("X-Amz-Credential=").unwrap() + "X-Amz-Credential=".len();
+        url[at..].split("%2F").next().unwrap().to_owned()
+    };
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = w.cmd("kcc-cache");
+        cmd.arg(&aws).args(["eks", "get-token", "--cluster-name", "test", "--region", "us-east-1"]);
+        cmd.env("AWS_CONFIG_FILE", w.path("aws-config")).env("AWS_SHARED_CREDENTIALS_FILE", w.path("aws-credentials"));
+        cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd.envs(vars.iter().copied()).output().unwrap()
+    };
+    let role_a = [
+        ("AWS_ACCESS_KEY_ID", "ASIAKCCROLEAAAAAAAAA"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-a"),
+        ("AWS_SESSION_TOKEN", "session-a"),
+    ];
+    let role_b = [
+        ("AWS_ACCESS_KEY_ID", "ASIAKCCROLEBBBBBBBBB"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-b"),
+        ("AWS_SESSION_TOKEN", "session-b"),
+    ];
+    assert_eq!(key_of(&run(&role_a)), "ASIAKCCROLEAAAAAAAAA");
+    assert_eq!(key_of(&run(&role_b)), "ASIAKCCROLEBBBBBBBBB", "the next role's credentials sign the next token");
+    assert_eq!(w.runs("aws"), 2);
+
+    std::fs::write(
+        w.path("aws-credentials"),
+        "[ci-a]\naws_access_key_id = AKIAKCCPROFILEAAAAAA\naws_secret_access_key = s\n[ci-b]\naws_access_key_id = AKIAKCCPROFILEBBBBBB\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    assert_eq!(key_of(&run(&[("AWS_DEFAULT_PROFILE", "ci-a")])), "AKIAKCCPROFILEAAAAAA");
+    assert_eq!(key_of(&run(&[("AWS_DEFAULT_PROFILE", "ci-b")])), "AKIAKCCPROFILEBBBBBB");
+    assert_eq!(w.runs("aws"), 4);
+    assert!(!w.store_text().contains("session-b") && !w.index_json().to_string().contains("session-b"));
 }

@@ -24,6 +24,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::config::{BackendChoice, Config, ENV_USER};
 use crate::credential::{self, ExecInfo, ExpirySource};
 use crate::diagnostics::{self, Decision, Diag};
+use crate::identity::{self, Verdict};
 use crate::key;
 use crate::paths::StorePaths;
 use crate::plugin::{self, MAX_RECURSION, RECURSION_ENV};
@@ -76,6 +77,15 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
     let exec_info = ExecInfo::parse(exec_info_raw.as_deref());
     let key = key::for_call(command, plugin_args, &config.key_env, |name| std::env::var_os(name), &exec_info);
     diag.debug(|| format!("cache key: {key}"));
+    let identity = if config.identity.builtins || !config.identity.files.is_empty() {
+        // Read only when a source applies: a plugin kcc knows nothing
+        // about costs no pass over the environment.
+        let env = std::cell::OnceCell::new();
+        let lookup = |name: &str| env.get_or_init(identity::plan::Environment::from_process).get(name);
+        identity::plan::plan(command, plugin_args, lookup, &config.identity)
+    } else {
+        identity::Plan::default()
+    };
 
     let mut store = match open_store(&config, &diag) {
         Ok(store) => store,
@@ -88,13 +98,20 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
         }
     };
 
-    let call =
-        Invocation { config: &config, diag: &diag, key: &key.text, command, plugin_args, depth, exec_info: &exec_info };
+    let call = Invocation {
+        config: &config,
+        diag: &diag,
+        key: &key.text,
+        command,
+        plugin_args,
+        depth,
+        exec_info: &exec_info,
+        identity: &identity,
+    };
     if let Some(seen) = refresh::requested() {
         return run_refresher(&call, store.as_ref(), &seen);
     }
 
-    let wanted_api = exec_info.api_version.as_deref();
     let mut healer = None;
     // The credential this client was already served and that healing found rejected.
     let mut rejected: Option<String> = None;
@@ -106,7 +123,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
     }
     if let (Some(store), Some(lookup)) = (&store, lookup) {
         let now = Timestamp::now();
-        let decision = store::decide(&lookup, wanted_api, now, config.refresh_margin);
+        let decision = judge(&call, &lookup, now);
         if let Some(how) = store.secrets().and_then(|s| s.last_read()) {
             diag.debug(|| format!("keyring: {how}"));
         }
@@ -116,7 +133,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
             if healer.as_mut().is_some_and(|h| h.on_hit(json, exec_info_raw.as_deref(), &key.text, now, &diag)) {
                 rejected = Some(json.clone());
             } else {
-                let code = print_credential(json.as_bytes(), true);
+                let code = print_stored(json);
                 if let Some(healer) = &healer {
                     healer.served(json, false, now, &diag);
                 }
@@ -158,7 +175,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
                 // Another process may have refreshed while we waited.
                 let now = Timestamp::now();
                 let lookup = store.lookup(&key.text);
-                let decision = store::decide(&lookup, wanted_api, now, config.refresh_margin);
+                let decision = judge(&call, &lookup, now);
                 if let (Decision::Hit { .. }, Lookup::Found(json)) = (&decision, &lookup)
                     && rejected.as_ref() != Some(json)
                 {
@@ -170,7 +187,7 @@ pub fn run(name: &str, mut args: Vec<OsString>) -> Result<ExitCode> {
                         };
                         format!("{what} {}", diagnostics::describe(&decision, now))
                     });
-                    let code = print_credential(json.as_bytes(), true);
+                    let code = print_stored(json);
                     if let Some(healer) = &healer {
                         healer.served(json, false, now, &diag);
                     }
@@ -243,7 +260,7 @@ fn deliver(
                 Ok(_) => "the plugin failed".into(),
             };
             diag.debug(|| format!("heal: the forced refresh failed ({what}); serving the cached credential instead"));
-            Ok(print_credential(old.as_bytes(), true))
+            Ok(print_stored(old))
         }
         (Ok(Fetched::PluginFailed(code)), None) => Ok(code),
         (Ok(Fetched::Replayed(replay)), None) => replay.answer(backoff::now()).map_err(|e| eyre!(e)),
@@ -272,6 +289,25 @@ struct Invocation<'a> {
     /// How deep inside other kcc calls this one runs.
     depth: u32,
     exec_info: &'a ExecInfo,
+    /// The identity sources that apply (see [`crate::identity`]).
+    identity: &'a identity::Plan,
+}
+
+/// Judges the stored entry for this call: [`store::decide`], then, for a
+/// hit, whether the identity the plugin would use now is the recorded one.
+fn judge(call: &Invocation<'_>, lookup: &Lookup, now: Timestamp) -> Decision {
+    let config = call.config;
+    let decision = store::decide(lookup, call.exec_info.api_version.as_deref(), now, config.refresh_margin);
+    if let (Decision::Hit { .. }, Lookup::Found(json)) = (&decision, lookup) {
+        match identity::check(call.identity, json) {
+            Verdict::Same => {}
+            Verdict::NotRecorded => call
+                .diag
+                .debug(|| "identity not recorded (an entry of the Go kcc or of an older kcc): served as before".into()),
+            Verdict::Changed { from, to } => return Decision::Miss(diagnostics::Miss::IdentityChanged { from, to }),
+        }
+    }
+    decision
 }
 
 /// Runs the plugin, validates what it printed and stores it: the miss path,
@@ -285,12 +321,14 @@ fn fetch(
     attempt: Option<&backoff::Attempt>,
     history: impl FnOnce(&mut IndexEntry),
 ) -> Result<Fetched> {
-    let Invocation { config, diag, key, command, plugin_args, depth, exec_info } = *call;
+    let Invocation { config, diag, key, command, plugin_args, depth, exec_info, identity: plan } = *call;
     let wanted_api = exec_info.api_version.as_deref();
     let shown = command.to_string_lossy().into_owned();
     diag.debug(|| format!("running '{shown}' with {} argument(s)", plugin_args.len()));
     let capture = attempt.and_then(backoff::Attempt::capture);
     let child_stderr = capture.as_ref().and_then(|c| c.for_child().ok());
+    // What the plugin will use, read before it runs (see crate::identity).
+    let pending = (!plan.is_empty()).then(|| identity::Pending::before(plan));
     let ran = plugin::run(command, plugin_args, depth, config.plugin_timeout, child_stderr);
     let kept = capture.map(crate::capture::Capture::finish);
     let failed = |code: u8, error: Option<&str>| {
@@ -336,7 +374,11 @@ fn fetch(
         if let Some(why) = refuse_to_cache(&credential, wanted_api, expiry, now, config) {
             diag.debug(|| format!("not cached: {why}"));
         } else {
-            let json = stored_json(credential.value, source, expiry);
+            let observed = pending.map(|p| p.after(plan));
+            let json = stored_json(credential.value, source, expiry, observed.as_ref().map(|o| &o.recorded));
+            if let Some(o) = &observed {
+                diag.debug(|| format!("identity: {}", o.recorded.d));
+            }
             let mut meta = IndexEntry {
                 backend: store.backend().as_str().into(),
                 user: std::env::var(ENV_USER).ok(),
@@ -353,6 +395,11 @@ fn fetch(
                 parts: 1,
                 background: None,
                 forced: None,
+                identity: observed.map(|o| store::IdentityMeta {
+                    fingerprint: o.recorded.fp,
+                    description: o.recorded.d,
+                    sources: o.sources,
+                }),
             };
             history(&mut meta);
             match store.put(key, &json, meta, now, diag) {
@@ -373,7 +420,7 @@ fn fetch(
 /// the refresh-ahead window, detached, with its output going to the refresh
 /// log. `seen` is the expiry of the entry it was started to replace.
 fn run_refresher(call: &Invocation<'_>, store: Option<&Store>, seen: &str) -> Result<ExitCode> {
-    let Invocation { config, diag, key, depth, exec_info, .. } = *call;
+    let Invocation { config, diag, key, depth, .. } = *call;
     let started = Timestamp::now();
     let say = |what: &str| eprintln!("kcc: refresh ahead {}: {what} ({key})", diagnostics::when(Timestamp::now()));
     let Some(store) = store else {
@@ -395,7 +442,7 @@ fn run_refresher(call: &Invocation<'_>, store: Option<&Store>, seen: &str) -> Re
     let _flight = store.flight(key, depth > 0, diag).ok().flatten();
     let now = Timestamp::now();
     let lookup = store.lookup(key);
-    let decision = store::decide(&lookup, exec_info.api_version.as_deref(), now, config.refresh_margin);
+    let decision = judge(call, &lookup, now);
     if let Decision::Hit { expiry, .. } = decision
         && diagnostics::when(expiry) != seen
     {
@@ -495,13 +542,38 @@ fn refuse_to_cache(
 /// The JSON kcc stores: the credential as printed, with the default-TTL
 /// expiry written in when the plugin gave none (as the Go kcc did, so both
 /// tools agree on when the entry expires).
-fn stored_json(mut value: serde_json::Value, source: ExpirySource, expiry: Timestamp) -> String {
+///
+/// With an identity, its record is appended as the last member (see
+/// [`identity::attach`]); a member of that name the plugin printed itself
+/// is dropped first, so the record kcc finds is always its own.
+fn stored_json(
+    mut value: serde_json::Value,
+    source: ExpirySource,
+    expiry: Timestamp,
+    recorded: Option<&identity::Recorded>,
+) -> String {
     if source == ExpirySource::DefaultTtl
         && let Some(status) = value.get_mut("status").and_then(|s| s.as_object_mut())
     {
         status.insert("expirationTimestamp".into(), serde_json::Value::String(diagnostics::when(expiry)));
     }
-    value.to_string()
+    if let Some(obj) = value.as_object_mut() {
+        obj.shift_remove(identity::MEMBER);
+    }
+    match recorded {
+        Some(recorded) => identity::attach(&value.to_string(), recorded),
+        None => value.to_string(),
+    }
+}
+
+/// Writes a stored credential to stdout as kubectl gets it: without kcc's
+/// identity record, newline-terminated.
+fn print_stored(json: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let _ = identity::write_served(json, &mut out);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+    ExitCode::SUCCESS
 }
 
 /// Writes the credential to stdout; a reader that went away is not an error.

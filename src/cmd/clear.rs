@@ -42,12 +42,21 @@ pub struct Selector {
     pub server: Option<String>,
     /// Only these exact keys (any of them).
     pub keys: Vec<String>,
+    /// Only entries whose recorded identity is not the current one: the
+    /// keys of those (see [`identity_changed`]), when the flag is given.
+    pub identity_changed: Option<Vec<String>>,
 }
 
 impl Selector {
     /// The selector of the command-line flags.
     pub fn from_args(args: &ClearArgs) -> Selector {
-        Selector { expired: args.expired, user: args.user.clone(), server: args.server.clone(), keys: args.key.clone() }
+        Selector {
+            expired: args.expired,
+            user: args.user.clone(),
+            server: args.server.clone(),
+            keys: args.key.clone(),
+            identity_changed: args.identity_changed.then(Vec::new),
+        }
     }
 
     /// No criterion: everything.
@@ -58,6 +67,11 @@ impl Selector {
     /// Whether `entry` is selected at `now`.
     pub fn matches(&self, entry: &EntryInfo, now: Timestamp) -> bool {
         if !self.keys.is_empty() && !self.keys.contains(&entry.key) {
+            return false;
+        }
+        if let Some(changed) = &self.identity_changed
+            && !changed.contains(&entry.key)
+        {
             return false;
         }
         if self.expired && entry.expiry.is_some_and(|t| t > now) {
@@ -109,13 +123,25 @@ fn key_field(key_text: &str, name: &str) -> Option<String> {
     }
 }
 
+/// The keys of entries whose recorded identity differs from the one their
+/// kubeconfig user's plugin would use now (the kubeconfigs kubectl loads,
+/// with the exec env, as `kcc doctor` computes them). Entries that no
+/// kubeconfig user has are kept: kcc cannot tell.
+pub fn identity_changed(store: &Store, config: &Config) -> Vec<String> {
+    let recorded: Vec<(String, String)> =
+        store.list_index().into_iter().filter_map(|(k, m)| m.identity.map(|id| (k, id.fingerprint))).collect();
+    let env = super::doctor::Env::from_process();
+    let now = super::doctor::current_identities(&[], &env, config, |k| recorded.iter().any(|(r, _)| r == k));
+    recorded.into_iter().filter(|(k, fp)| now.get(k).is_some_and(|n| &n.fingerprint != fp)).map(|(k, _)| k).collect()
+}
+
 /// Runs `kcc clear`.
 pub fn run(args: ClearArgs) -> Result<ExitCode> {
-    let selector = Selector::from_args(&args);
+    let mut selector = Selector::from_args(&args);
     if args.all && !selector.is_everything() {
         return Err(eyre!(ExitWith {
             code: 2,
-            message: "'--all' cannot be combined with '--expired', '--user', '--server' or '--key'; drop '--all' to remove only what those select".into(),
+            message: "'--all' cannot be combined with '--expired', '--user', '--server', '--key' or '--identity-changed'; drop '--all' to remove only what those select".into(),
         }));
     }
     let config = Config::from_env().map_err(|e| eyre!(e))?;
@@ -125,6 +151,9 @@ pub fn run(args: ClearArgs) -> Result<ExitCode> {
     // row names (see `Store::remove_where`), opened only for those entries.
     let store = Store::new(paths, Backend::File);
     let shown = store.paths.file.display().to_string();
+    if selector.identity_changed.is_some() {
+        selector.identity_changed = Some(identity_changed(&store, &config));
+    }
 
     let now = Timestamp::now();
     let removal = match store

@@ -107,10 +107,29 @@ pub fn collect(args: &DoctorArgs, env: &Env, now: Timestamp) -> Report {
         None => store::Listing::default(),
     };
     let store_report = store_report(store.as_ref(), &listing, &mut findings);
-    let kubeconfig = kubeconfig(args, env, &config, &listing, now, &mut findings);
+    let recorded = |key: &str| {
+        listing.entries.iter().any(|e| e.key == key && e.meta.as_ref().is_some_and(|m| m.identity.is_some()))
+    };
+    let identities = current_identities(&args.kubeconfig, env, &config, recorded);
+    let kubeconfig = kubeconfig(args, env, &config, &listing, &identities, now, &mut findings);
     let mut entries = entries(&listing, &config, now, &mut findings);
     for e in &mut entries {
         e.healing = store.as_ref().and_then(|s| crate::heal::describe_record(&s.served_path(&e.key), now));
+        let meta = listing.entries.iter().find(|l| l.key == e.key).and_then(|l| l.meta.as_ref());
+        e.identity = identity_report(meta.and_then(|m| m.identity.as_ref()), identities.get(&e.key));
+        if let Some(id) = e.identity.as_ref().filter(|id| id.matches == Some(false)) {
+            findings.warning(
+                "identity-changed",
+                Some(&e.key),
+                format!(
+                    "the entry was stored for {} but the plugin would now use {}: the next call runs the plugin again",
+                    id.recorded,
+                    id.current.as_deref().unwrap_or("another identity")
+                ),
+                "nothing to do (the next call replaces it); 'kcc clear --identity-changed' removes such entries now"
+                    .into(),
+            );
+        }
     }
 
     if let Some(store) = &store {
@@ -512,6 +531,7 @@ fn decision_report(decision: &Decision, now: Timestamp) -> DecisionReport {
         Decision::Miss(Miss::Corrupt { .. }) => "corrupt",
         Decision::Miss(Miss::DifferentApiVersion { .. }) => "api-mismatch",
         Decision::Miss(Miss::StoreUnreadable { .. }) => "unreadable",
+        Decision::Miss(Miss::IdentityChanged { .. }) => "identity-changed",
     };
     let default_ttl = matches!(decision, Decision::Hit { default_ttl: true, .. });
     DecisionReport { kind, default_ttl, text: diagnostics::describe(decision, now) }
@@ -574,6 +594,7 @@ fn entries(listing: &store::Listing, config: &Config, now: Timestamp, findings: 
                     text: format!("last forced refresh (healing) at {}: client pid {}: {}", f.at, f.client_pid, f.why),
                 }),
                 healing: None,
+                identity: None,
             }
         })
         .collect();
@@ -624,11 +645,90 @@ fn keyring_size(key: &str, size: usize, parts: u32, limit: usize, findings: &mut
 }
 
 /// The exec-user part: files, kuberc, every exec user and its keys.
+/// The identity each cached entry's kubeconfig user would use now.
+#[derive(Debug, Clone)]
+pub struct IdentityNow {
+    /// The current identity, in words.
+    pub description: String,
+    /// Its fingerprint.
+    pub fingerprint: String,
+}
+
+/// For every wrapped exec user (and context) of the kubeconfig(s) kubectl
+/// loads (`files` as `--kubeconfig`, else `$KUBECONFIG`, else the default),
+/// the cache key it would use and the identity its plugin would use now —
+/// read from the same sources `kcc cache` checks, with the environment
+/// kubectl would give the plugin. Shared by `kcc doctor` and `kcc clear
+/// --identity-changed`; only keys that `wanted` accepts are observed (each
+/// observation reads files).
+pub fn current_identities(
+    files: &[String],
+    env: &Env,
+    config: &Config,
+    wanted: impl Fn(&str) -> bool,
+) -> BTreeMap<String, IdentityNow> {
+    let home = etcetera::home_dir().ok();
+    let merged = kc::load(kc::locations(files, env.get("KUBECONFIG"), home, Os::CURRENT));
+    let mut out = BTreeMap::new();
+    for u in &merged.users {
+        let exec = &u.exec;
+        let mut argv: Vec<OsString> = vec![OsString::from(&exec.command)];
+        argv.extend(exec.args.iter().flatten().map(OsString::from));
+        let (rest, levels) = plugin::unwrap_self(&argv);
+        let Some((command, plugin_args)) = rest.split_first().filter(|_| levels > 0) else { continue };
+        let lookup = |name: &str| exec.env_value(name).map(OsString::from).or_else(|| env.get(name));
+        let exec_config = Config::from_lookup(lookup).unwrap_or_else(|_| config.clone());
+        let provide = exec.provide_cluster_info.unwrap_or(false);
+        for (_, ctx) in merged.contexts.iter().filter(|(_, c)| c.user.as_deref() == Some(u.name.as_str())) {
+            let server = ctx.cluster.as_deref().and_then(|c| merged.server(c)).map(String::from);
+            let info = ExecInfo {
+                api_version: exec.api_version.clone().filter(|a| !a.is_empty()),
+                server: if provide { server } else { None },
+                interactive: None,
+            };
+            let k = key::for_call(command, plugin_args, &exec_config.key_env, lookup, &info).text;
+            if out.contains_key(&k) || !wanted(&k) {
+                continue;
+            }
+            let plan = crate::identity::plan::plan(command, plugin_args, lookup, &exec_config.identity);
+            let now = crate::identity::observe_now(&plan);
+            let description = if plan.is_empty() { "no identity source applies".into() } else { now.recorded.d };
+            out.insert(k, IdentityNow { description, fingerprint: now.recorded.fp });
+        }
+    }
+    out
+}
+
+/// How an entry's recorded identity compares with the current one.
+fn identity_report(meta: Option<&store::IdentityMeta>, now: Option<&IdentityNow>) -> Option<IdentityReport> {
+    let meta = meta?;
+    let matches = now.map(|n| n.fingerprint == meta.fingerprint);
+    let text = match (now, matches) {
+        (Some(_), Some(true)) => format!("identity: {} (current)", meta.description),
+        (Some(n), _) => format!(
+            "identity: {}; now: {} — the next call runs the plugin again ('kcc clear --identity-changed' removes such entries)",
+            meta.description, n.description
+        ),
+        (None, _) => format!(
+            "identity: {} (no kubeconfig user has this key, so kcc cannot tell whether it is current)",
+            meta.description
+        ),
+    };
+    Some(IdentityReport {
+        recorded: meta.description.clone(),
+        current: now.map(|n| n.description.clone()),
+        matches,
+        sources: meta.sources.clone(),
+        text,
+    })
+}
+
 fn kubeconfig(
     args: &DoctorArgs,
     env: &Env,
     config: &Config,
     listing: &store::Listing,
+    identities: &BTreeMap<String, IdentityNow>,
     now: Timestamp,
     findings: &mut Findings,
 ) -> KubeconfigReport {
@@ -831,7 +931,15 @@ fn kubeconfig(
                         Config::from_lookup(lookup).map(|c| c.key_env).unwrap_or_else(|_| config.key_env.clone());
                     let k = key::for_call(command, plugin_args, &key_env, lookup, &info).text;
                     let entry = listing.entries.iter().find(|e| e.key == k);
-                    let next = next_decision(entry, info.api_version.as_deref(), config.refresh_margin, now);
+                    let mut next = next_decision(entry, info.api_version.as_deref(), config.refresh_margin, now);
+                    let recorded = entry.and_then(|e| e.meta.as_ref()).and_then(|m| m.identity.as_ref());
+                    if let (Some(rec), Some(current), "hit") = (recorded, identities.get(&k), next.kind)
+                        && rec.fingerprint != current.fingerprint
+                    {
+                        let changed =
+                            Miss::IdentityChanged { from: rec.description.clone(), to: current.description.clone() };
+                        next = decision_report(&Decision::Miss(changed), now);
+                    }
                     let users_of_key = by_key.entry(k.clone()).or_default();
                     if !users_of_key.contains(&i) {
                         users_of_key.push(i);

@@ -47,6 +47,22 @@ pub struct IndexEntry {
     /// The last forced refresh (healing after a rejected credential).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forced: Option<ForcedRefresh>,
+    /// The identity the credential was stored for (see `crate::identity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityMeta>,
+}
+
+/// The identity an entry belongs to, for `kcc doctor` and `kcc clear`:
+/// its fingerprint, words and the names of its sources, never a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityMeta {
+    /// The fingerprint (128 bits of SHA-256, hex).
+    pub fingerprint: String,
+    /// The identity in words.
+    pub description: String,
+    /// The sources: `env NAME`, `file PATH (part)`.
+    pub sources: Vec<String>,
 }
 
 /// What the last background refresh of a key did (see `crate::refresh`).

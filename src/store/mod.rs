@@ -45,7 +45,7 @@ use crate::lock::FileLock;
 use crate::paths::StorePaths;
 
 pub use backend::SecretStore;
-pub use index::{BackgroundAttempt, ForcedRefresh, IndexEntry};
+pub use index::{BackgroundAttempt, ForcedRefresh, IdentityMeta, IndexEntry};
 pub use keyring::{Keyring, KeyringError, Probe, ProbeOutcome};
 
 /// At most this many expired keyring entries are deleted by one `put`, so

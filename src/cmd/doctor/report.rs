@@ -39,7 +39,9 @@
 //!                 "background": null | { "at", "result": "started"|"ok"|"skipped"|"failed", "detail",
 //!                                        "nextAllowed", "text" },       // refresh ahead
 //!                 "forcedRefresh": null | { "at", "clientPid": int, "text" },   // healing
-//!                 "healing": null | str }],   // the last client served, the server's last answer
+//!                 "healing": null | str,      // the last client served, the server's last answer
+//!                 "identity": null | { "recorded", "current": str|null, "matches": bool|null,
+//!                                      "sources": [str], "text" } }],   // see crate::identity
 //!   "findings": [{ "severity": "problem"|"warning", "code", "subject": str|null, "message", "fix" }]
 //! }
 //! Decision = { "kind": "hit"|"refresh"|"expired"|"miss"|"corrupt"|"api-mismatch"|"unreadable"|"never-served",
@@ -344,6 +346,25 @@ pub struct EntryReport {
     /// Healing's record of the last client served (its family, the
     /// server's last answer), if any.
     pub healing: Option<String>,
+    /// The identity the entry was stored for, and whether it is current.
+    pub identity: Option<IdentityReport>,
+}
+
+/// An entry's identity (see `crate::identity`): never a secret.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityReport {
+    /// The identity it was stored for, in words.
+    pub recorded: String,
+    /// The identity its kubeconfig user's plugin would use now (None: no
+    /// kubeconfig user has this key).
+    pub current: Option<String>,
+    /// Whether they are the same (None: unknown).
+    pub matches: Option<bool>,
+    /// The sources (variable names, files), never their values.
+    pub sources: Vec<String>,
+    /// In words.
+    pub text: String,
 }
 
 /// The last background refresh of an entry.
@@ -582,6 +603,9 @@ impl Report {
             }
             if let Some(h) = &e.healing {
                 let _ = writeln!(o, "    healing: {h}");
+            }
+            if let Some(id) = &e.identity {
+                let _ = writeln!(o, "    {}", id.text);
             }
         }
 
