@@ -15,6 +15,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+#[cfg(target_os = "linux")]
+#[path = "private_keyrings.rs"]
+pub mod private_keyrings;
+
 /// The built kcc binary.
 pub fn kcc_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kcc"))
@@ -33,6 +37,10 @@ pub struct World {
     /// Every command runs under a seccomp filter that fails `add_key`,
     /// `keyctl` and `request_key` with this errno (as Docker's profile does).
     deny_keyctl: Option<i32>,
+    /// The user namespace every command enters: kernel keyrings of this
+    /// world's own, gone with it (see `tests/private_keyrings.rs`).
+    #[cfg(target_os = "linux")]
+    keyrings: Option<private_keyrings::PrivateKeyrings>,
 }
 
 impl Default for World {
@@ -64,7 +72,16 @@ impl World {
         // refresh:: and heal::).
         let backend = std::env::var("KCC_TEST_BACKEND").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| "file".into());
         let extra_env = vec![("KUBE_CREDENTIAL_CACHE_BACKEND".to_string(), backend)];
-        World { dir, home, bin, cache_home, extra_env, deny_keyctl: None }
+        World {
+            dir,
+            home,
+            bin,
+            cache_home,
+            extra_env,
+            deny_keyctl: None,
+            #[cfg(target_os = "linux")]
+            keyrings: own_keyrings(),
+        }
     }
 
     /// From now on every command runs where the kernel keyring system calls
@@ -176,6 +193,13 @@ impl World {
             .stdin(Stdio::null());
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = self.keyrings.as_ref().map(|k| k.fd()) {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setns is async-signal-safe; the world (and so the
+            // descriptor) outlives the command it builds.
+            unsafe { cmd.pre_exec(move || private_keyrings::enter(fd)) };
         }
         #[cfg(target_os = "linux")]
         if let Some(errno) = self.deny_keyctl {
@@ -304,6 +328,23 @@ pub fn skip(why: &str) {
         panic!("KCC_NO_SKIP is set but this test cannot run here: {why}");
     }
     eprintln!("\n!!!!! SKIPPED: {why}\n");
+}
+
+/// A world's own kernel keyrings. Without them the world's commands share
+/// the real keyrings of the uid running the tests (and a `kcc clear --all`
+/// there would remove the keys of every other test, and the user's own):
+/// a failure under `KCC_NO_SKIP=1`, a loud warning otherwise.
+#[cfg(target_os = "linux")]
+fn own_keyrings() -> Option<private_keyrings::PrivateKeyrings> {
+    match private_keyrings::PrivateKeyrings::new() {
+        Ok(keyrings) => Some(keyrings),
+        Err(why) => {
+            skip(&format!(
+                "no private kernel keyrings ({why}): this world uses the real keyrings of the uid running the tests"
+            ));
+            None
+        }
+    }
 }
 
 #[cfg(target_os = "linux")]
