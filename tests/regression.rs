@@ -242,3 +242,33 @@ fn heal_check_ignores_a_no_proxy_cidr() {
     run(None);
     assert_eq!(seen.lock().unwrap().clone(), ["CONNECT 10.255.255.1:6443 HTTP/1.1"]);
 }
+
+/// Issue 20.2, as filed: after `rm -rf ~/.cache`, kernel keys no index names
+/// stayed in the kernel, where `kcc clear --all` could not find them (one CI
+/// run left 65 in root's persistent keyring).
+#[cfg(target_os = "linux")]
+#[test]
+fn kernel_keys_outlive_their_index_rm_rf_cache_then_clear_all_forgets_them() {
+    if !crate::kernel::kernel_usable() {
+        return;
+    }
+    let w = crate::kernel::kernel_world();
+    let plugins: Vec<_> =
+        (0..3).map(|i| w.plugin(&format!("p{i}"), &credential("v1", SECRET, Some(&in_secs(3600))), 0.0)).collect();
+    for p in &plugins {
+        ok(&w.cache(&[p.to_str().unwrap()]));
+    }
+    let ids: Vec<String> = w.index_json()["entries"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.split("id=").nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    fs::remove_dir_all(&w.cache_home).unwrap();
+    let out = ok(&w.cmd("kcc").args(["clear", "--all"]).output().unwrap());
+    assert!(out.contains("removed 3 of 3 cached entries (from the kernel store)"), "{out}");
+    for id in &ids {
+        assert!(crate::kernel::gone_soon(id), "key {id} outlived 'kcc clear --all'");
+    }
+}
