@@ -590,7 +590,8 @@ impl Store {
 
     /// The entries of every secret store that can enumerate what it holds
     /// (the kernel keyring: `KEYCTL_READ` of the keyring, `KEYCTL_DESCRIBE`
-    /// of each key, kcc's description prefix) that neither the index (with
+    /// of each key, kcc's description prefix; the Secret Service: a search
+    /// for kcc's service attribute) that neither the index (with
     /// that store as backend) nor the file names. Their payload is read once
     /// for its expiry and apiVersion, never shown; a key that expired meanwhile
     /// is skipped (the kernel no longer serves it and collects it itself). A
@@ -605,6 +606,13 @@ impl Store {
                     None => continue,
                 },
             };
+            // Only a store that answers, unlocked, without being started
+            // (the probe `auto` uses): a search must never prompt or launch.
+            let probe = store.probe(false);
+            if probe.outcome != ProbeOutcome::Available {
+                note(format!("not looking for entries the index does not know {}: {}", store.place(), probe.reason));
+                continue;
+            }
             let keys = match store.list() {
                 None => continue,
                 Some(Ok(keys)) => keys,
