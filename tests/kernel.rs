@@ -396,6 +396,11 @@ fn orphaned_kernel_keys_are_found_listed_and_removed_by_clear_and_reported_by_do
     cache_as(&w, &plugin, "bob");
     assert_eq!(w.runs("plug"), 2, "bob's orphaned key was served");
 
+    // --key matches an orphan by its key.
+    let by_key = ok(&w.cmd("kcc").args(["clear", "--dry-run", "--key", &bob]).output().unwrap());
+    assert!(by_key.contains(&format!("would remove: {bob} (no index entry")), "{by_key}");
+    assert!(by_key.contains("dry run: would remove 1 of 1 cached entry"), "{by_key}");
+
     let all = ok(&w.cmd("kcc").args(["clear", "--all"]).output().unwrap());
     assert!(all.contains(&format!("removed: {bob}")), "{all}");
     assert!(gone_soon(bob.split("id=").nth(1).unwrap()), "bob's key is still in the kernel");
