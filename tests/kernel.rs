@@ -1,7 +1,9 @@
 //! The kernel keyring backend, for real: the persistent keyring of the uid
-//! running the tests (root here and in CI) and, for quotas, of a fresh
+//! running the tests (root here and in CI) — in each world's own user
+//! namespace, so every test has a persistent keyring of its own that goes
+//! with it (`tests/private_keyrings.rs`) — and, for quotas, of a fresh
 //! non-root uid with the kernel's default quota (200 keys, 20,000 bytes),
-//! entered with `setpriv`. The failure modes of Docker's seccomp profile are
+//! entered with `setpriv` (quotas are per kernel uid, namespaces or not). The failure modes of Docker's seccomp profile are
 //! a real seccomp filter ([`World::deny_keyctl`]).
 //!
 //! clear, refresh ahead and healing on this backend are the same tests as on
