@@ -393,12 +393,20 @@ fn keyring_entries_without_an_index_are_found_by_clear_and_doctor() {
     }
     assert!(ss.search().contains("kcc-split:v1:"), "bob's credential is split");
     secret_tool(&ss, &["store", "--label=other", "service", "other-program", "username", "alice"], "not kcc's");
+    // The Go kcc's entry (it keeps no index): cleared too, but not called an orphan.
+    let go_cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    secret_tool(
+        &ss,
+        &["store", "--label=go", "service", "kube-credential-cache", "username", r#"user="dave" server="https://a""#],
+        &go_cred,
+    );
     fs::remove_file(w.index_file()).unwrap();
 
     let doctor = kcc_ok(&w, &["doctor"]);
     assert!(doctor.contains("2 kcc entries in the keyring without an index entry"), "{doctor}");
+    assert!(doctor.contains("written by the Go kcc"), "{doctor}");
     let dry = kcc_ok(&w, &["clear", "--all", "--dry-run"]);
-    assert!(dry.contains("dry run: would remove 2 of 2 cached entries"), "{dry}");
+    assert!(dry.contains("dry run: would remove 3 of 3 cached entries"), "{dry}");
     for user in ["alice", "bob"] {
         assert!(dry.contains(&format!("would remove: user=\"{user}\"")), "{dry}");
     }
@@ -406,7 +414,7 @@ fn keyring_entries_without_an_index_are_found_by_clear_and_doctor() {
     assert!(ss.search().contains("-alice"), "a dry run removed an entry");
 
     let removed = kcc_ok(&w, &["clear", "--all"]);
-    assert!(removed.contains("removed 2 of 2 cached entries (from the keyring store)"), "{removed}");
+    assert!(removed.contains("removed 3 of 3 cached entries (from the keyring store)"), "{removed}");
     let left = ss.search();
     assert!(!left.contains(SECRET) && !left.contains("kcc-split"), "kcc entries left in the keyring: {left}");
     assert_eq!(secret_tool(&ss, &["lookup", "service", "other-program", "username", "alice"], ""), "not kcc's");
