@@ -185,7 +185,7 @@ fn forget_clients(w: &World) {
 
 /// Section 1: what a hit costs against starting a process at all.
 fn startup(report: &mut Report, runs: usize) {
-    let w = World::new();
+    let w = World::sharing_the_real_keyrings();
     let expiry = in_secs(7200);
     w.plugin("plugin", &credential("v1beta1", &eks_sized_token("file"), Some(&expiry)), 0.0);
     let hit = |w: &World, extra: &[(&str, &str)]| {
@@ -197,7 +197,7 @@ fn startup(report: &mut Report, runs: usize) {
     assert_eq!(w.runs("plugin"), 1);
 
     // The kernel keyring (the persistent keyring of the uid running the bench).
-    let nw = World::new();
+    let nw = World::sharing_the_real_keyrings();
     let kernel_hit = |nw: &World| {
         let mut c = nw.cmd_direct("kcc-cache");
         c.arg("plugin").env("KUBE_CREDENTIAL_CACHE_BACKEND", "kernel");
@@ -209,7 +209,7 @@ fn startup(report: &mut Report, runs: usize) {
         assert_eq!(nw.runs("plugin"), 1);
     }
 
-    let mut kw = World::new();
+    let mut kw = World::sharing_the_real_keyrings();
     let keyring = SecretService::start(&mut kw);
     let keyring_hit = |kw: &World| {
         let mut c = kw.cmd_direct("kcc-cache");
@@ -283,7 +283,17 @@ fn startup(report: &mut Report, runs: usize) {
             ratio(4)
         ));
         report.chart.push(("kernel hit".into(), ratio(4)));
-        let _ = nw.cmd_direct("kcc").args(["clear", "--all"]).env("KUBE_CREDENTIAL_CACHE_BACKEND", "kernel").output();
+        // Exactly this world's key: `clear --all` would also remove every
+        // other kcc key in the real persistent keyring (a user's own).
+        let keys: Vec<String> =
+            nw.index_json()["entries"].as_object().map(|rows| rows.keys().cloned().collect()).unwrap_or_default();
+        for key in keys {
+            let _ = nw
+                .cmd_direct("kcc")
+                .args(["clear", "--key", &key])
+                .env("KUBE_CREDENTIAL_CACHE_BACKEND", "kernel")
+                .output();
+        }
     } else {
         report.line("| kernel-keyring hit | skipped: the kernel keyring is not usable here | | |".into());
     }
@@ -302,7 +312,7 @@ fn startup(report: &mut Report, runs: usize) {
 
 /// Section 2: what kcc adds to a miss.
 fn miss_overhead(report: &mut Report, runs: usize) {
-    let w = World::new();
+    let w = World::sharing_the_real_keyrings();
     let plugin = w.plugin("plugin", &credential("v1beta1", &eks_sized_token("miss"), Some(&in_secs(7200))), 0.0);
     let store = w.path("miss-store/cache.json");
     let medians = interleaved(
@@ -330,7 +340,7 @@ fn miss_overhead(report: &mut Report, runs: usize) {
 /// Section 3: a hit's cost as the store grows (≈1.4 KB tokens, the hit's
 /// entry in the middle of the file).
 fn scaling(report: &mut Report, runs: usize) {
-    let w = World::new();
+    let w = World::sharing_the_real_keyrings();
     w.plugin("plugin", &credential("v1beta1", &eks_sized_token("scale"), Some(&in_secs(7200))), 0.0);
     let sizes = [1usize, 100, 1_000, 10_000];
     let store_of = |n: usize| w.path(&format!("scale-{n}/cache.json"));
@@ -399,7 +409,7 @@ fn real_aws(report: &mut Report) {
         report.line("skipped: `aws` is not installed (pip install awscli)\n".into());
         return;
     };
-    let w = World::new();
+    let w = World::sharing_the_real_keyrings();
     let direct = || {
         let mut c = w.cmd_direct(&aws);
         c.args(GET_TOKEN).envs(aws_env(&w));
@@ -444,7 +454,7 @@ fn kubectl(report: &mut Report) {
         report.line("skipped: `aws` is not installed (pip install awscli)\n".into());
         return;
     };
-    let w = World::new();
+    let w = World::sharing_the_real_keyrings();
     let server = ApiServer::start(&w);
     let with_aws_env = |mut user: ExecUser| {
         for (name, value) in aws_env(&w) {
@@ -499,7 +509,7 @@ fn kubectl(report: &mut Report) {
 fn concurrency(report: &mut Report) {
     let callers = 64;
     let delay = 0.5;
-    let w = Arc::new(World::new());
+    let w = Arc::new(World::sharing_the_real_keyrings());
     w.plugin("slow", &credential("v1", &eks_sized_token("herd"), Some(&in_secs(7200))), delay);
     let barrier = Arc::new(Barrier::new(callers + 1));
     let threads: Vec<_> = (0..callers)

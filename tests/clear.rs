@@ -210,3 +210,51 @@ fn clear_waits_for_the_store_lock_held_by_a_writer() {
     assert!(waited >= std::time::Duration::from_millis(600), "clear did not wait for the lock ({waited:?})");
     assert!(w.store_keys().is_empty());
 }
+
+/// Issue 20.2: `rm -rf ~/.cache` is how people clear caches. On the file
+/// backend that removes the credentials; on the kernel keyring it removes
+/// only the index, and the keys stay (they would still be served).
+/// `clear --dry-run` must list them, `clear --all` remove them: afterwards
+/// every call runs the plugin again, on every backend.
+#[test]
+fn clear_all_after_the_cache_directory_is_deleted_forgets_everything() {
+    let w = World::new();
+    let [alice, bob, carol, _go] = populate(&w);
+    fs::remove_dir_all(w.store_file().parent().unwrap()).unwrap();
+
+    let dry = clear(&w, &["--all", "--dry-run"]);
+    let again = |user: &str, server: &str| {
+        ok(&w
+            .cmd("kcc-cache")
+            .arg(w.bin.join("plug"))
+            .arg("get-token")
+            .env("KUBE_CREDENTIAL_CACHE_USER", user)
+            .env("KUBERNETES_EXEC_INFO", exec_info("v1", Some(server)))
+            .output()
+            .unwrap());
+    };
+    if w.backend() == "file" {
+        assert!(dry.contains("is empty; nothing to remove"), "{dry}");
+    } else {
+        // alice and bob are fresh; carol's index said expired, her key is fresh.
+        for k in [&alice, &bob, &carol] {
+            assert!(
+                dry.contains(&format!("would remove: {k} (no index entry: found in the {} store)", w.backend())),
+                "{dry}"
+            );
+        }
+        again("alice", "https://a");
+        assert_eq!(w.runs("plug"), 3, "a dry run removed alice's key: her call was not served from it");
+    }
+
+    let out = clear(&w, &["--all"]);
+    assert!(!out.contains("would"), "{out}");
+    again("alice", "https://a");
+    again("bob", "https://b");
+    assert_eq!(
+        w.runs("plug"),
+        5,
+        "a credential outlived 'kcc clear --all' after the cache directory was deleted: {out}"
+    );
+    clear(&w, &["--all"]);
+}

@@ -366,3 +366,33 @@ fn doctor_says_what_healing_and_refresh_ahead_do_on_this_platform() {
     let text = stdout(&doctor(&w, &[]));
     assert!(text.contains(&format!("platform ({})", std::env::consts::OS)), "{text}");
 }
+
+/// Issue 20.2: kernel keys whose index is gone (the index file was deleted)
+/// are counted, marked, and doctor says how to remove them; a warning, so
+/// doctor still exits 0.
+#[cfg(target_os = "linux")]
+#[test]
+fn doctor_counts_orphaned_kernel_keys_and_says_how_to_remove_them() {
+    if !crate::kernel::kernel_usable() {
+        return;
+    }
+    let w = crate::kernel::kernel_world();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    ok(&w.cache(&[plugin.to_str().unwrap()]));
+    let clean = doctor(&w, &[]);
+    assert!(!stdout(&clean).contains("without an index entry"), "{}", stdout(&clean));
+    fs::remove_file(w.index_file()).unwrap();
+
+    let out = doctor(&w, &[]);
+    assert_eq!(out.status.code(), Some(0), "an orphan is a warning, not a problem: {}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("1 kcc entry in the kernel keyring without an index entry"), "{text}");
+    assert!(text.contains("'kcc clear --all' removes them"), "{text}");
+    assert!(text.contains("(not in the index: an orphan, see warnings)"), "{text}");
+    let (json, _) = doctor_json(&w, &[]);
+    assert!(codes(&json).contains(&("warning".into(), "orphaned-entries".into())), "{json}");
+    assert_eq!(json["entries"][0]["orphaned"], true);
+    assert_eq!(json["entries"][0]["backend"], "kernel");
+    ok(&w.cmd("kcc").args(["clear", "--all"]).output().unwrap());
+    assert!(!stdout(&doctor(&w, &[])).contains("without an index entry"));
+}

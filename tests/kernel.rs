@@ -1,7 +1,9 @@
 //! The kernel keyring backend, for real: the persistent keyring of the uid
-//! running the tests (root here and in CI) and, for quotas, of a fresh
+//! running the tests (root here and in CI) — in each world's own user
+//! namespace, so every test has a persistent keyring of its own that goes
+//! with it (`tests/private_keyrings.rs`) — and, for quotas, of a fresh
 //! non-root uid with the kernel's default quota (200 keys, 20,000 bytes),
-//! entered with `setpriv`. The failure modes of Docker's seccomp profile are
+//! entered with `setpriv` (quotas are per kernel uid, namespaces or not). The failure modes of Docker's seccomp profile are
 //! a real seccomp filter ([`World::deny_keyctl`]).
 //!
 //! clear, refresh ahead and healing on this backend are the same tests as on
@@ -14,7 +16,7 @@ use crate::util::*;
 
 /// Whether the kernel keyring can be used here; a skip (a failure under
 /// `KCC_NO_SKIP=1`) when not.
-fn kernel_usable() -> bool {
+pub fn kernel_usable() -> bool {
     // SAFETY: a keyctl that only looks up (and links) the persistent keyring.
     let r = unsafe {
         libc::syscall(libc::SYS_keyctl, 22 /* GET_PERSISTENT */, -1i64, -2i64 /* @p */)
@@ -26,7 +28,7 @@ fn kernel_usable() -> bool {
     true
 }
 
-fn kernel_world() -> World {
+pub fn kernel_world() -> World {
     let mut w = World::new();
     w.set_env("KUBE_CREDENTIAL_CACHE_BACKEND", "auto");
     w.set_env("XDG_RUNTIME_DIR", w.path("no-bus-here").to_str().unwrap());
@@ -49,12 +51,50 @@ fn files_containing(w: &World, needle: &str) -> Vec<std::path::PathBuf> {
 }
 
 /// The `/proc/keys` line of the kcc key whose description contains `needle`.
-fn proc_keys_line(needle: &str) -> Option<String> {
+pub fn proc_keys_line(needle: &str) -> Option<String> {
     fs::read_to_string("/proc/keys")
         .ok()?
         .lines()
         .find(|l| l.contains("kube-credential-cache:") && l.contains(needle))
         .map(String::from)
+}
+
+/// Adds a `user` key `description` holding `payload`, with no timeout, to
+/// the persistent keyring that `w`'s commands see (its own), as another
+/// program (or an older kcc) would: from a child that entered the world's
+/// namespace, so the test process's own keyrings are never touched.
+pub fn add_key_in(w: &World, description: &str, payload: &str) {
+    use std::os::unix::process::CommandExt;
+    let desc = std::ffi::CString::new(description).unwrap();
+    let payload = payload.as_bytes().to_vec();
+    let mut cmd = w.cmd_direct("true");
+    // SAFETY: raw add_key/keyctl system calls on buffers the closure owns;
+    // nothing allocates between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let ring = libc::syscall(libc::SYS_keyctl, 22 /* GET_PERSISTENT */, -1i64, -2i64 /* @p */);
+            if ring < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let id = libc::syscall(
+                libc::SYS_add_key,
+                c"user".as_ptr(),
+                desc.as_ptr(),
+                payload.as_ptr(),
+                payload.len(),
+                ring,
+            );
+            if id < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+        })
+    };
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "add_key {description:?} in the world's keyring failed");
+}
+
+/// The `/proc/keys` lines whose description contains `needle` (every
+/// namespace's keys of this uid are listed there).
+pub fn proc_keys_with(needle: &str) -> Vec<String> {
+    fs::read_to_string("/proc/keys").unwrap().lines().filter(|l| l.contains(needle)).map(String::from).collect()
 }
 
 fn clear_all(w: &World) {
@@ -261,4 +301,159 @@ fn a_credential_larger_than_the_whole_quota_is_served_uncached_not_written_to_th
     }
     assert_eq!(w.runs("big"), 2, "not cached, so the plugin runs each time");
     assert!(files_containing(&w, SECRET).is_empty(), "plaintext while the kernel keyring is in use");
+}
+
+/// A kcc call for `user` with its own server, as kubectl makes it.
+fn cache_as(w: &World, plugin: &std::path::Path, user: &str) {
+    let out = w
+        .cmd("kcc-cache")
+        .arg(plugin)
+        .env("KUBE_CREDENTIAL_CACHE_USER", user)
+        .env("KUBERNETES_EXEC_INFO", exec_info("v1", Some(&format!("https://{user}.example"))))
+        .output()
+        .unwrap();
+    ok(&out);
+}
+
+#[test]
+fn orphaned_kernel_keys_are_found_listed_and_removed_by_clear_and_reported_by_doctor() {
+    if !kernel_usable() {
+        return;
+    }
+    let w = kernel_world();
+    let plugin = w.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    cache_as(&w, &plugin, "alice");
+    cache_as(&w, &plugin, "bob");
+    let keys: Vec<String> = w.index_json()["entries"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys.len(), 2);
+    let key_of = |user: &str| keys.iter().find(|k| k.starts_with(&format!("user=\"{user}\""))).unwrap().clone();
+    let (alice, bob) = (key_of("alice"), key_of("bob"));
+    // An orphan whose credential expired (written without a kernel timeout,
+    // as an interrupted or older kcc could leave it), and two keys of other
+    // programs: one with another prefix, one that only starts like kcc's.
+    let unique = w.dir.path().file_name().unwrap().to_str().unwrap().to_string();
+    let stale = format!("user=\"carol\" server=\"https://carol.example\" exec=\"plug\" api=\"v1\" id={unique}");
+    add_key_in(&w, &format!("kube-credential-cache:{stale}"), &credential("v1", SECRET, Some(&in_secs(-600))));
+    let foreign = [format!("other-program:{unique}"), format!("kube-credential-cache-backup:{unique}")];
+    for desc in &foreign {
+        add_key_in(&w, desc, "not kcc's");
+    }
+
+    // The usual way to clear caches: the index and everything beside it go.
+    fs::remove_dir_all(w.store_file().parent().unwrap()).unwrap();
+    assert!(w.index_json().as_object().unwrap().is_empty());
+
+    // doctor: the three orphans, counted, with the way out.
+    let (report, text) = {
+        let json = w.cmd("kcc").args(["doctor", "--json"]).output().unwrap();
+        let text = w.cmd("kcc").arg("doctor").output().unwrap();
+        (serde_json::from_slice::<serde_json::Value>(&json.stdout).unwrap(), stdout(&text))
+    };
+    let orphaned: Vec<&str> = report["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["orphaned"] == true && e["backend"] == "kernel")
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sorted(orphaned.iter().map(|k| k.to_string()).collect()),
+        sorted(vec![alice.clone(), bob.clone(), stale.clone()])
+    );
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "orphaned-entries")
+        .expect("an orphaned-entries finding");
+    assert_eq!(finding["severity"], "warning");
+    assert!(
+        finding["message"].as_str().unwrap().starts_with("3 kcc entries in the kernel keyring without an index entry"),
+        "{finding}"
+    );
+    assert!(finding["fix"].as_str().unwrap().contains("kcc clear --all"), "{finding}");
+    assert!(text.contains("(not in the index: an orphan, see warnings)"), "{text}");
+    assert!(!text.contains(SECRET) && !report.to_string().contains(SECRET), "doctor printed a token");
+
+    // --dry-run lists them and changes nothing.
+    let dry = ok(&w.cmd("kcc").args(["clear", "--all", "--dry-run"]).output().unwrap());
+    for k in [&alice, &bob, &stale] {
+        assert!(dry.contains(&format!("would remove: {k} (no index entry: found in the kernel store)")), "{dry}");
+    }
+    assert!(dry.contains("dry run: would remove 3 of 3 cached entries"), "{dry}");
+    assert_eq!(proc_keys_with(&unique).len(), 3, "dry run removed a key");
+    assert!(proc_keys_line(alice.split("id=").nth(1).unwrap()).is_some(), "dry run removed a key");
+
+    // --expired reads the credential's own expiry: only the stale one.
+    let expired = ok(&w.cmd("kcc").args(["clear", "--expired"]).output().unwrap());
+    assert!(expired.contains(&format!("removed: {stale} (no index entry")), "{expired}");
+    assert!(expired.contains("removed 1 of 3 cached entries (from the kernel store)"), "{expired}");
+    // --user and --server match an orphan on its key.
+    let user =
+        ok(&w.cmd("kcc").args(["clear", "--user", "alice", "--server", "https://alice.example"]).output().unwrap());
+    assert!(user.contains("removed 1 of 2 cached entries"), "{user}");
+    assert!(gone_soon(alice.split("id=").nth(1).unwrap()), "alice's key is still in the kernel");
+    assert!(proc_keys_line(bob.split("id=").nth(1).unwrap()).is_some(), "bob's key went with alice's");
+    // Before the clear, bob's orphan is still what his calls are served from.
+    cache_as(&w, &plugin, "bob");
+    assert_eq!(w.runs("plug"), 2, "bob's orphaned key was served");
+
+    // --key matches an orphan by its key.
+    let by_key = ok(&w.cmd("kcc").args(["clear", "--dry-run", "--key", &bob]).output().unwrap());
+    assert!(by_key.contains(&format!("would remove: {bob} (no index entry")), "{by_key}");
+    assert!(by_key.contains("dry run: would remove 1 of 1 cached entry"), "{by_key}");
+
+    let all = ok(&w.cmd("kcc").args(["clear", "--all"]).output().unwrap());
+    assert!(all.contains(&format!("removed: {bob}")), "{all}");
+    assert!(gone_soon(bob.split("id=").nth(1).unwrap()), "bob's key is still in the kernel");
+    let left: Vec<String> = proc_keys_with(&unique);
+    assert_eq!(left.len(), 2, "exactly the two foreign keys are left: {left:?}");
+    for desc in &foreign {
+        assert!(left.iter().any(|l| l.contains(&format!(" {desc}:"))), "{desc} was touched: {left:?}");
+    }
+    let doctor = stdout(&w.cmd("kcc").arg("doctor").output().unwrap());
+    assert!(!doctor.contains("without an index entry"), "{doctor}");
+    cache_as(&w, &plugin, "bob");
+    assert_eq!(w.runs("plug"), 3, "after clear --all nothing is served from the kernel");
+    clear_all(&w);
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn every_world_has_kernel_keyrings_of_its_own_and_they_go_with_it() {
+    if !kernel_usable() {
+        return;
+    }
+    let a = kernel_world();
+    let b = kernel_world();
+    let plugin = a.plugin("plug", &credential("v1", SECRET, Some(&in_secs(3600))), 0.0);
+    ok(&a.cache(&[plugin.to_str().unwrap()]));
+    let key = a.index_json()["entries"].as_object().unwrap().keys().next().unwrap().clone();
+    let id = key.split("id=").nth(1).unwrap().to_string();
+    assert!(proc_keys_line(&id).is_some());
+    // Another world (another test) neither sees nor clears it.
+    let other = ok(&b.cmd("kcc").args(["clear", "--all", "--dry-run"]).output().unwrap());
+    assert!(!other.contains(&id), "{other}");
+    ok(&b.cmd("kcc").args(["clear", "--all"]).output().unwrap());
+    assert!(proc_keys_line(&id).is_some(), "another world's clear removed this world's key");
+    // The test forgets to clear: the key still goes with its world.
+    drop(a);
+    assert!(gone_soon(&id), "a dropped world's key stayed in the kernel: {:?}", proc_keys_line(&id));
+}
+
+/// Whether the key whose description contains `needle` leaves `/proc/keys`
+/// within 2 s: an unlinked key goes when the kernel's key collector runs,
+/// a moment after the last reference.
+pub fn gone_soon(needle: &str) -> bool {
+    (0..100).any(|_| {
+        if proc_keys_line(needle).is_none() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        false
+    })
 }

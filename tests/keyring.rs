@@ -360,3 +360,63 @@ fn clear_and_doctor_work_on_keyring_entries_split_ones_included() {
     assert_eq!(run("alice", alice_plugin).trim(), alice);
     assert_eq!(w.runs("alice-plugin"), 2, "a cleared credential is fetched again");
 }
+
+/// `secret-tool` on the fixture's private bus: stores `secret` under
+/// `attrs`, or looks them up (the secret, "" when there is none).
+fn secret_tool(ss: &SecretService, args: &[&str], stdin: &str) -> String {
+    let mut child = std::process::Command::new("secret-tool")
+        .args(args)
+        .env("DBUS_SESSION_BUS_ADDRESS", &ss.address)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run secret-tool");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+    String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
+}
+
+/// Issue 20.2 on the Secret Service: entries whose index is gone are found
+/// by searching kcc's service attribute (split ones folded into one key),
+/// listed by `--dry-run`, removed by `clear --all` and counted by doctor;
+/// another program's item is never touched.
+#[test]
+fn keyring_entries_without_an_index_are_found_by_clear_and_doctor() {
+    let mut w = World::new();
+    let Some(ss) = SecretService::start(&mut w) else { return };
+    w.set_env("KUBE_CREDENTIAL_CACHE_KEYRING_ENTRY_LIMIT", "256");
+    let alice = credential("v1", &format!("{SECRET}-alice"), Some(&in_secs(3600)));
+    let bob = credential("v1", &format!("{SECRET}-bob-{}", "b".repeat(1500)), Some(&in_secs(3600)));
+    for (user, cred) in [("alice", &alice), ("bob", &bob)] {
+        let plugin = w.plugin(&format!("{user}-plugin"), cred, 0.0);
+        ok(&w.cmd("kcc-cache").env("KUBE_CREDENTIAL_CACHE_USER", user).arg(plugin).output().unwrap());
+    }
+    assert!(ss.search().contains("kcc-split:v1:"), "bob's credential is split");
+    secret_tool(&ss, &["store", "--label=other", "service", "other-program", "username", "alice"], "not kcc's");
+    // The Go kcc's entry (it keeps no index): cleared too, but not called an orphan.
+    let go_cred = credential("v1", SECRET, Some(&in_secs(3600)));
+    secret_tool(
+        &ss,
+        &["store", "--label=go", "service", "kube-credential-cache", "username", r#"user="dave" server="https://a""#],
+        &go_cred,
+    );
+    fs::remove_file(w.index_file()).unwrap();
+
+    let doctor = kcc_ok(&w, &["doctor"]);
+    assert!(doctor.contains("2 kcc entries in the keyring without an index entry"), "{doctor}");
+    assert!(doctor.contains("written by the Go kcc"), "{doctor}");
+    let dry = kcc_ok(&w, &["clear", "--all", "--dry-run"]);
+    assert!(dry.contains("dry run: would remove 3 of 3 cached entries"), "{dry}");
+    for user in ["alice", "bob"] {
+        assert!(dry.contains(&format!("would remove: user=\"{user}\"")), "{dry}");
+    }
+    assert!(dry.contains("(no index entry: found in the keyring store)"), "{dry}");
+    assert!(ss.search().contains("-alice"), "a dry run removed an entry");
+
+    let removed = kcc_ok(&w, &["clear", "--all"]);
+    assert!(removed.contains("removed 3 of 3 cached entries (from the keyring store)"), "{removed}");
+    let left = ss.search();
+    assert!(!left.contains(SECRET) && !left.contains("kcc-split"), "kcc entries left in the keyring: {left}");
+    assert_eq!(secret_tool(&ss, &["lookup", "service", "other-program", "username", "alice"], ""), "not kcc's");
+    assert!(!kcc_ok(&w, &["doctor"]).contains("without an index entry"));
+}

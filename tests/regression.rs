@@ -602,6 +602,7 @@ fn store_path_never_checked_to_be_a_regular_file_backend_none_is_a_pass_through(
     assert_eq!(report["backend"]["setting"], "none", "{report}");
     assert!(report["backend"]["reason"].as_str().unwrap().contains("not cached"), "{report}");
     assert!(!w.cache_home.join("kube-credential-cache").exists(), "doctor writes nothing either");
+}
 
 /// Issue 20 item 4 (fuzzing the settings): a Go duration whose integer part
 /// sits just below u128::MAX nanoseconds overflowed when its fraction was
@@ -678,6 +679,7 @@ fn fuzz_a_certificate_authority_of_dev_zero_does_not_exhaust_memory() {
     assert!(ok(&second).contains(SECRET), "the cached credential is served: {}", stderr(&second));
     assert!(stderr(&second).contains("larger than 4 MiB"), "{}", stderr(&second));
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
 
 /// Issue 21, item 3: exported assumed-role credentials (CI) and
 /// `AWS_DEFAULT_PROFILE` were not in the key, so switching them served the
@@ -727,4 +729,34 @@ fn identity_variables_missing_from_the_key_aws_exported_credentials() {
     assert_eq!(key_of(&run(&[("AWS_DEFAULT_PROFILE", "ci-b")])), "AKIAKCCPROFILEBBBBBB");
     assert_eq!(w.runs("aws"), 4);
     assert!(!w.store_text().contains("session-b") && !w.index_json().to_string().contains("session-b"));
+}
+
+/// Issue 20.2, as filed: after `rm -rf ~/.cache`, kernel keys no index names
+/// stayed in the kernel, where `kcc clear --all` could not find them (one CI
+/// run left 65 in root's persistent keyring).
+#[cfg(target_os = "linux")]
+#[test]
+fn kernel_keys_outlive_their_index_rm_rf_cache_then_clear_all_forgets_them() {
+    if !crate::kernel::kernel_usable() {
+        return;
+    }
+    let w = crate::kernel::kernel_world();
+    let plugins: Vec<_> =
+        (0..3).map(|i| w.plugin(&format!("p{i}"), &credential("v1", SECRET, Some(&in_secs(3600))), 0.0)).collect();
+    for p in &plugins {
+        ok(&w.cache(&[p.to_str().unwrap()]));
+    }
+    let ids: Vec<String> = w.index_json()["entries"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.split("id=").nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    fs::remove_dir_all(&w.cache_home).unwrap();
+    let out = ok(&w.cmd("kcc").args(["clear", "--all"]).output().unwrap());
+    assert!(out.contains("removed 3 of 3 cached entries (from the kernel store)"), "{out}");
+    for id in &ids {
+        assert!(crate::kernel::gone_soon(id), "key {id} outlived 'kcc clear --all'");
+    }
 }

@@ -177,7 +177,7 @@ pub fn run(args: ClearArgs) -> Result<ExitCode> {
         Vec::new()
     } else {
         crate::backoff::remove_where(&store.paths.flight_dir(), args.dry_run, |key| {
-            let entry = EntryInfo { key: key.into(), meta: None, in_file: false, expiry: None, api_version: None };
+            let entry = EntryInfo { key: key.into(), ..Default::default() };
             selector.matches(&entry, now)
         })
     };
@@ -193,7 +193,10 @@ pub fn run(args: ClearArgs) -> Result<ExitCode> {
         );
     }
     for entry in &removal.removed {
-        println!("{verb}: {}", entry.key);
+        match entry.orphan_in {
+            Some(store) => println!("{verb}: {} (no index entry: found in the {} store)", entry.key, store.as_str()),
+            None => println!("{verb}: {}", entry.key),
+        }
     }
     let n = removal.removed.len();
     let entries = |n: usize| if n == 1 { "entry" } else { "entries" };
@@ -256,7 +259,7 @@ mod tests {
             meta: user.map(|u| IndexEntry { user: Some(u.into()), backend: "file".into(), ..Default::default() }),
             in_file: true,
             expiry: expiry.parse().ok(),
-            api_version: None,
+            ..Default::default()
         }
     }
 

@@ -282,6 +282,41 @@ fn backend(config: &Config, findings: &mut Findings) -> BackendReport {
     }
 }
 
+/// Entries of a secret store that no index row names (see
+/// `Store::orphans`): still served to the calls whose key they carry, but
+/// invisible to everything that reads the index, so doctor counts them per
+/// store and says how to remove them.
+fn orphans(listing: &store::Listing, findings: &mut Findings) {
+    for backend in [Backend::Kernel, Backend::Keyring] {
+        // The Go kcc's own entries (it keeps no index) are its, and have
+        // their own warning (`go-leftovers`).
+        let n = listing.entries.iter().filter(|e| e.orphan_in == Some(backend) && !key::is_go_key(&e.key)).count();
+        if n == 0 {
+            continue;
+        }
+        let place = match backend {
+            Backend::Kernel => "the kernel keyring",
+            _ => "the keyring",
+        };
+        findings.warning(
+            "orphaned-entries",
+            Some(backend.as_str()),
+            format!(
+                "{n} kcc {} in {place} without an index entry (the cache directory was deleted, or another {} wrote {}): calls with {} key{} are still served from {} until {} expire{}",
+                if n == 1 { "entry" } else { "entries" },
+                config::ENV_FILE,
+                if n == 1 { "it" } else { "them" },
+                if n == 1 { "its" } else { "their" },
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "it" } else { "them" },
+                if n == 1 { "it" } else { "they" },
+                if n == 1 { "s" } else { "" },
+            ),
+            "'kcc clear --all' removes them ('--dry-run' lists them first; '--expired', '--user NAME' and '--server URL' select among them)".into(),
+        );
+    }
+}
+
 /// Below this many free bytes of kernel key quota, doctor warns: about one
 /// EKS credential with its description.
 const KERNEL_ROOM: u64 = 2048;
@@ -574,6 +609,7 @@ fn entries(listing: &store::Listing, config: &Config, now: Timestamp, findings: 
                 key: e.key.clone(),
                 format: if go { "go" } else { "kcc" },
                 backend: e.backend().to_string(),
+                orphaned: e.orphan_in.is_some(),
                 user: super::clear::entry_user(e),
                 server: super::clear::entry_server(e),
                 api_version: e.api_version.clone(),
@@ -598,6 +634,7 @@ fn entries(listing: &store::Listing, config: &Config, now: Timestamp, findings: 
             }
         })
         .collect();
+    orphans(listing, findings);
     if !go_keys.is_empty() {
         findings.warning(
             "go-leftovers",

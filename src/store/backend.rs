@@ -43,9 +43,9 @@ pub trait SecretStore: fmt::Debug + Send + Sync {
     /// Removes `key` (all `known_parts` of it); returns how many entries went.
     fn remove(&self, key: &str, known_parts: u32) -> Result<u32, KeyringError>;
 
-    /// The cache keys it holds, when it can enumerate them cheaply; `None`
-    /// when only the index knows (the Secret Service: a search would cost a
-    /// session).
+    /// The cache keys it holds, when it can enumerate them; `None` when only
+    /// the index knows (the Keychain and the Credential Manager). Callers
+    /// probe first: a store that is not running and unlocked is not asked.
     fn list(&self) -> Option<Result<Vec<String>, KeyringError>> {
         None
     }
@@ -86,6 +86,10 @@ impl SecretStore for Keyring {
     }
     fn remove(&self, key: &str, known_parts: u32) -> Result<u32, KeyringError> {
         Keyring::remove(self, key, known_parts)
+    }
+    #[cfg(secret_service)]
+    fn list(&self) -> Option<Result<Vec<String>, KeyringError>> {
+        Some(Keyring::list(self))
     }
     fn place(&self) -> &'static str {
         "in the keyring"

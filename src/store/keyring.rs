@@ -301,6 +301,17 @@ impl Keyring {
         self.bounded("delete", move || remove_all(&key, known_parts as usize))
     }
 
+    /// The cache keys of every kcc entry in the Secret Service (split parts
+    /// `KEY#n` folded into their `KEY`), for `kcc clear` and `kcc doctor` to
+    /// find entries no index names. Bounded like every call; only where the
+    /// Secret Service is the store (the Keychain and the Credential Manager
+    /// are not searched: unverified there).
+    #[cfg(secret_service)]
+    pub fn list(&self) -> Result<Vec<String>, KeyringError> {
+        let accounts = self.bounded("search", platform::accounts)?;
+        Ok(fold_parts(accounts))
+    }
+
     /// Runs `op` on a worker thread and waits at most the limit for it.
     fn bounded<T: Send + 'static>(
         &self,
@@ -350,6 +361,24 @@ pub(crate) fn parse_header(main: &[u8]) -> Option<(usize, &str)> {
     let (n, digest) = rest.split_once(':')?;
     let n: usize = n.parse().ok()?;
     (1..=MAX_PARTS).contains(&n).then_some((n, digest))
+}
+
+/// The keys of `accounts`, without the part accounts (`KEY#n`) of a `KEY`
+/// that is itself there: removing `KEY` removes its parts. A part whose
+/// main entry is gone stays, so it can be removed too.
+#[cfg_attr(not(secret_service), allow(dead_code))]
+fn fold_parts(mut accounts: Vec<String>) -> Vec<String> {
+    accounts.sort();
+    accounts.dedup();
+    let is_part_of_a_listed_key = |account: &str| {
+        account.rsplit_once('#').is_some_and(|(key, n)| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && accounts.binary_search_by(|a| a.as_str().cmp(key)).is_ok()
+        })
+    };
+    let keep: Vec<bool> = accounts.iter().map(|a| !is_part_of_a_listed_key(a)).collect();
+    accounts.into_iter().zip(keep).filter(|(_, k)| *k).map(|(a, _)| a).collect()
 }
 
 /// The account of part `i` (1-based) of `key`.
@@ -538,6 +567,17 @@ mod platform {
             Err(keyring_core::Error::NoEntry) => Ok(false),
             Err(e) => Err(classify(e)),
         }
+    }
+
+    /// The accounts of every entry with kcc's service, found by the Secret
+    /// Service's own attribute search (`SearchItems`, then each item's
+    /// attributes). Callers check first that the store is running and
+    /// unlocked: the keyring crate would ask to unlock locked items.
+    #[cfg(secret_service)]
+    pub fn accounts() -> Result<Vec<String>, KeyringError> {
+        let spec = std::collections::HashMap::from([("service", SERVICE)]);
+        let found = keyring_core::Entry::search(&spec).map_err(classify)?;
+        Ok(found.iter().filter_map(|entry| entry.get_specifiers()).map(|(_, account)| account).collect())
     }
 
     /// macOS Keychain and Windows Credential Manager are part of the OS.
@@ -758,6 +798,12 @@ mod secret_service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_parts_fold_into_their_key_and_lone_parts_stay() {
+        let accounts = ["b#1", "a", "a#1", "a#2", "c#1", "a#x", "a"].map(String::from).to_vec();
+        assert_eq!(fold_parts(accounts), ["a", "a#x", "b#1", "c#1"]);
+    }
 
     #[test]
     fn split_headers_round_trip_and_reject_junk() {

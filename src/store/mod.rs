@@ -250,7 +250,7 @@ pub fn decide_expiry(expiry: Timestamp, now: Timestamp, margin: SignedDuration) 
 
 /// One cached entry as `kcc clear` and `kcc doctor` see it: its key and what
 /// is known about it, never its secret.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EntryInfo {
     /// The cache key.
     pub key: String,
@@ -263,12 +263,24 @@ pub struct EntryInfo {
     pub expiry: Option<Timestamp>,
     /// The stored credential's apiVersion, else the index's.
     pub api_version: Option<String>,
+    /// Set for an *orphan*: an entry of this secret store that neither the
+    /// index nor the file names (the cache directory was deleted, or another
+    /// `KUBE_CREDENTIAL_CACHE_FILE` wrote it), found by enumerating the
+    /// store. Its key (the description after `kube-credential-cache:`) is
+    /// the whole readable cache key, so user and server selectors still
+    /// match it; its expiry and apiVersion come from the stored credential.
+    pub orphan_in: Option<Backend>,
 }
 
 impl EntryInfo {
-    /// The backend holding the secret: the index's word, else `file`.
+    /// The backend holding the secret: the store an orphan was found in, the
+    /// index's word, else `file`.
     pub fn backend(&self) -> &str {
-        self.meta.as_ref().map_or("file", |m| m.backend.as_str())
+        match (self.orphan_in, &self.meta) {
+            (Some(store), _) => store.as_str(),
+            (None, Some(meta)) => meta.backend.as_str(),
+            (None, None) => "file",
+        }
     }
 }
 
@@ -322,7 +334,7 @@ fn entry_infos(entries: &file::Entries, idx: &index::Index) -> Vec<EntryInfo> {
                 .map(|h| h.api_version)
                 .filter(|a| !a.is_empty())
                 .or_else(|| meta.as_ref().map(|m| m.api_version.clone()));
-            EntryInfo { key: key.clone(), meta, in_file: true, expiry, api_version }
+            EntryInfo { key: key.clone(), meta, in_file: true, expiry, api_version, orphan_in: None }
         })
         .collect();
     for (key, meta) in &idx.entries {
@@ -336,6 +348,7 @@ fn entry_infos(entries: &file::Entries, idx: &index::Index) -> Vec<EntryInfo> {
                 in_file: false,
                 expiry: meta.expiry.parse().ok(),
                 api_version: Some(meta.api_version.clone()),
+                orphan_in: None,
             });
         }
     }
@@ -590,7 +603,69 @@ impl Store {
                 Err(why) => (file::Entries::new(), Some(why)),
             },
         };
-        Ok(Listing { entries: entry_infos(&entries, &idx), corrupt })
+        let mut infos = entry_infos(&entries, &idx);
+        infos.extend(self.orphans(&idx, &mut |_| {}));
+        Ok(Listing { entries: infos, corrupt })
+    }
+
+    /// The entries of every secret store that can enumerate what it holds
+    /// (the kernel keyring: `KEYCTL_READ` of the keyring, `KEYCTL_DESCRIBE`
+    /// of each key, kcc's description prefix; the Secret Service: a search
+    /// for kcc's service attribute) that neither the index (with
+    /// that store as backend) nor the file names. Their payload is read once
+    /// for its expiry and apiVersion, never shown; a key that expired meanwhile
+    /// is skipped (the kernel no longer serves it and collects it itself). A
+    /// store that cannot be enumerated is skipped with a `note`.
+    fn orphans(&self, idx: &index::Index, note: &mut dyn FnMut(String)) -> Vec<EntryInfo> {
+        let mut out = Vec::new();
+        for &store_backend in backend::candidates() {
+            let store = match &self.secrets {
+                Some(s) if s.backend() == store_backend => Arc::clone(s),
+                _ => match backend::open(store_backend, keyring::DEFAULT_ENTRY_LIMIT) {
+                    Some(s) => s,
+                    None => continue,
+                },
+            };
+            // Only a store that answers, unlocked, without being started
+            // (the probe `auto` uses): a search must never prompt or launch.
+            let probe = store.probe(false);
+            if probe.outcome != ProbeOutcome::Available {
+                note(format!("not looking for entries the index does not know {}: {}", store.place(), probe.reason));
+                continue;
+            }
+            let keys = match store.list() {
+                None => continue,
+                Some(Ok(keys)) => keys,
+                Some(Err(e)) => {
+                    note(format!("cannot look for entries the index does not know {}: {e}", store.place()));
+                    continue;
+                }
+            };
+            let name = store_backend.as_str();
+            for key in keys {
+                let indexed = idx.entries.get(&key).is_some_and(|row| row.backend == name);
+                if indexed {
+                    continue;
+                }
+                let head = match store.read(&key) {
+                    Ok(Some(json)) => CredentialHead::parse(&json),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        note(format!("cannot read the orphaned entry {key} {}: {e}", store.place()));
+                        None
+                    }
+                };
+                out.push(EntryInfo {
+                    expiry: head.as_ref().and_then(CredentialHead::expiry),
+                    api_version: head.map(|h| h.api_version).filter(|a| !a.is_empty()),
+                    key,
+                    meta: None,
+                    in_file: false,
+                    orphan_in: Some(store_backend),
+                });
+            }
+        }
+        out
     }
 
     /// Removes every entry `select` picks, from every backend, in one pass
@@ -605,7 +680,10 @@ impl Store {
     /// Backends: file entries are dropped from the file in bulk. Entries that
     /// are in the index only (`in_file == false`) have their secret in another
     /// backend; the keyring backend deletes them in [`Store::remove_secret`]
-    /// before their index row goes.
+    /// before their index row goes. Orphans (entries of an enumerable secret
+    /// store that no index row names, see [`Store::orphans`]) are selected
+    /// and removed like any other entry, so a deleted cache directory does
+    /// not leave secrets in the kernel that `kcc clear` cannot reach.
     pub fn remove_where(
         &self,
         diag: &Diag,
@@ -624,7 +702,8 @@ impl Store {
                 Err(why) => return Err(RemoveError::Corrupt(why)),
             },
         };
-        let infos = entry_infos(&entries, &idx);
+        let mut infos = entry_infos(&entries, &idx);
+        infos.extend(self.orphans(&idx, &mut |why| diag.debug(|| why)));
         let total = infos.len();
         let removed: Vec<EntryInfo> = infos.into_iter().filter(|e| select(e, now)).collect();
         if dry_run {
@@ -654,7 +733,7 @@ impl Store {
     /// the index row, so a later clear can retry). A `file` row without a
     /// file entry is stale metadata: nothing to delete.
     fn remove_secret(&self, entry: &EntryInfo) -> io::Result<()> {
-        let Some(backend) = Backend::from_name(entry.backend()) else { return Ok(()) };
+        let Some(backend) = entry.orphan_in.or_else(|| Backend::from_name(entry.backend())) else { return Ok(()) };
         let opened;
         let secrets = match &self.secrets {
             Some(s) if s.backend() == backend => s.as_ref(),

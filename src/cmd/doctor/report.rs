@@ -33,7 +33,7 @@
 //!                 "contexts": [{ "name", "server": str|null, "selected": bool,
 //!                                "key": str|null, "next": Decision|null }] }]
 //!   },
-//!   "entries": [{ "key", "format": "kcc"|"go", "backend", "user", "server", "apiVersion",
+//!   "entries": [{ "key", "format": "kcc"|"go", "backend", "orphaned": bool, "user", "server", "apiVersion",
 //!                 "expiry", "secondsLeft": int|null, "expirySource": "reported"|"default-ttl"|null,
 //!                 "next": Decision,
 //!                 "background": null | { "at", "result": "started"|"ok"|"skipped"|"failed", "detail",
@@ -323,8 +323,11 @@ pub struct EntryReport {
     pub key: String,
     /// `kcc` or `go` (written by the Go kcc).
     pub format: &'static str,
-    /// `file` or `keyring`.
+    /// `file`, `keyring` or `kernel`.
     pub backend: String,
+    /// Found by enumerating its secret store, with no index entry (after
+    /// the cache directory was deleted): `kcc clear` removes it.
+    pub orphaned: bool,
     /// Its kubeconfig user, if known.
     pub user: Option<String>,
     /// Its server, if known.
@@ -587,7 +590,8 @@ impl Report {
         }
         for e in &self.entries {
             let go = if e.format == "go" { "  (written by the Go kcc)" } else { "" };
-            let _ = writeln!(o, "  {}{go}", e.key);
+            let orphaned = if e.orphaned { "  (not in the index: an orphan, see warnings)" } else { "" };
+            let _ = writeln!(o, "  {}{go}{orphaned}", e.key);
             let _ = writeln!(
                 o,
                 "    {} {}, {}",
