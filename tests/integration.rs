@@ -13,6 +13,7 @@ mod cache;
 mod clear;
 mod cli;
 mod clients;
+#[cfg(unix)]
 mod corpus;
 mod doctor;
 mod generate;
