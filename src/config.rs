@@ -514,11 +514,16 @@ mod tests {
         assert!(c.identity.builtins && c.identity.files.is_empty());
         assert!(!cfg(&[(ENV_IDENTITY, "off")]).unwrap().identity.builtins);
         assert_eq!(cfg(&[(ENV_IDENTITY, "sometimes")]).unwrap_err().variable, ENV_IDENTITY);
-        let files = cfg(&[(ENV_IDENTITY_FILES, "/a/b::/c")]).unwrap().identity.files;
-        assert_eq!(files, [std::path::PathBuf::from("/a/b"), "/c".into()]);
-        let e = cfg(&[(ENV_IDENTITY_FILES, "/a:rel/x")]).unwrap_err();
+        // Separated like PATH, absolute as the platform reads it.
+        #[cfg(unix)]
+        let (list, want, bad, culprit) = ("/a/b::/c", ["/a/b", "/c"], "/a:rel/x", "'rel/x'");
+        #[cfg(windows)]
+        let (list, want, bad, culprit) = (r"C:\a\b;;C:\c", [r"C:\a\b", r"C:\c"], r"C:\a;rel\x", r"'rel\x'");
+        let files = cfg(&[(ENV_IDENTITY_FILES, list)]).unwrap().identity.files;
+        assert_eq!(files, want.map(std::path::PathBuf::from));
+        let e = cfg(&[(ENV_IDENTITY_FILES, bad)]).unwrap_err();
         assert_eq!(e.variable, ENV_IDENTITY_FILES);
-        assert!(e.to_string().contains("'rel/x'"), "{e}");
+        assert!(e.to_string().contains(culprit), "{e}");
     }
 
     #[test]
