@@ -66,6 +66,40 @@ fn bytes_of(s: &OsStr) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
+/// A SHA-256 over tagged, length-prefixed fields (so no two different
+/// field lists hash alike), cut to 128 bits in hex: the cache key's id and
+/// the identity fingerprint, which must never change for the same inputs
+/// (stored entries are found by them).
+pub(crate) struct TaggedDigest(Sha256);
+
+impl TaggedDigest {
+    /// Starts a digest whose first field names its version.
+    pub(crate) fn new(version: &[u8]) -> TaggedDigest {
+        let mut d = TaggedDigest(Sha256::new());
+        d.field(b'V', Some(version));
+        d
+    }
+
+    /// Adds one field: its tag, then absent, or present with its length.
+    pub(crate) fn field(&mut self, tag: u8, value: Option<&[u8]>) {
+        let h = &mut self.0;
+        h.update([tag]);
+        match value {
+            None => h.update([0]),
+            Some(v) => {
+                h.update([1]);
+                h.update((v.len() as u64).to_le_bytes());
+                h.update(v);
+            }
+        }
+    }
+
+    /// The first 16 bytes of the digest, in lowercase hex.
+    pub(crate) fn id(self) -> String {
+        self.0.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{}\"", s.escape_default()))
 }
@@ -73,19 +107,8 @@ fn quoted(s: &str) -> String {
 impl CacheKey {
     /// Computes the key for one call.
     pub fn compute(inputs: &KeyInputs<'_>) -> CacheKey {
-        let mut h = Sha256::new();
-        let mut field = |tag: u8, value: Option<&[u8]>| {
-            h.update([tag]);
-            match value {
-                None => h.update([0]),
-                Some(v) => {
-                    h.update([1]);
-                    h.update((v.len() as u64).to_le_bytes());
-                    h.update(v);
-                }
-            }
-        };
-        field(b'V', Some(b"kcc-key-v1"));
+        let mut h = TaggedDigest::new(b"kcc-key-v1");
+        let mut field = |tag: u8, value: Option<&[u8]>| h.field(tag, value);
         field(b'C', Some(&bytes_of(inputs.command)));
         field(b'N', Some(&(inputs.args.len() as u64).to_le_bytes()));
         for arg in inputs.args {
@@ -98,8 +121,7 @@ impl CacheKey {
         field(b'P', inputs.exec_info.api_version.as_deref().map(str::as_bytes));
         field(b'S', inputs.exec_info.server.as_deref().map(str::as_bytes));
         field(b'U', inputs.user.as_deref().map(bytes_of).as_deref());
-        let digest = h.finalize();
-        let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let id = h.id();
 
         let user = inputs.user.as_deref().map(OsStr::to_string_lossy).unwrap_or_default();
         let server = inputs.exec_info.server.as_deref().unwrap_or("");

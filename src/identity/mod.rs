@@ -30,7 +30,6 @@ pub mod plan;
 use std::ffi::OsStr;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub use observe::{FileRecord, Phase};
 pub use plan::{Plan, Settings};
@@ -67,19 +66,8 @@ pub struct Observation {
 
 /// The fingerprint of `inputs` and `files`: a length-prefixed SHA-256.
 pub fn fingerprint(plan: &Plan, files: &[FileRecord]) -> String {
-    let mut h = Sha256::new();
-    let mut field = |tag: u8, value: Option<&[u8]>| {
-        h.update([tag]);
-        match value {
-            None => h.update([0]),
-            Some(v) => {
-                h.update([1]);
-                h.update((v.len() as u64).to_le_bytes());
-                h.update(v);
-            }
-        }
-    };
-    field(b'V', Some(b"kcc-identity-v1"));
+    let mut h = crate::key::TaggedDigest::new(b"kcc-identity-v1");
+    let mut field = |tag: u8, value: Option<&[u8]>| h.field(tag, value);
     for (name, value) in &plan.inputs {
         field(b'E', Some(name.as_bytes()));
         field(b'e', value.as_deref().map(os_bytes).as_deref());
@@ -89,7 +77,7 @@ pub fn fingerprint(plan: &Plan, files: &[FileRecord]) -> String {
         field(b'K', Some(f.k.as_bytes()));
         field(b'H', Some(f.h.as_bytes()));
     }
-    hex(&h.finalize()[..16])
+    h.id()
 }
 
 fn os_bytes(s: &OsStr) -> Vec<u8> {
